@@ -1,0 +1,165 @@
+/**
+ * ISAC on the embedded shapes model, end to end: for each seed, the base sampler and ISAC side by
+ * side, with the instance clusters ISAC found and the per-class cross-attention maps beside
+ * each image, written as one PNG.
+ *
+ *   deno run -A examples/isac.ts                      # defaults: writes out/isac.png
+ *   deno run -A examples/isac.ts --help
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { loadShapesModel } from "../lib/models/shapes.ts";
+import { selectLatent, type Snapshot } from "../lib/control/select_latent.ts";
+import { decodeLatents } from "../lib/runtime/sample.ts";
+import { AttnkitError } from "../lib/errors.ts";
+import { clusterImage, heatmap, imageBytes, resizeNearest } from "../lib/viz/colour.ts";
+import { tileGrid } from "../lib/shapes/grid.ts";
+import { encodePng } from "../lib/png.ts";
+import { drawText } from "../lib/viz/text.ts";
+
+const HELP = `examples/isac.ts — ISAC (instance-to-semantic attention control) on the embedded model
+
+Usage: deno run -A examples/isac.ts [options]
+
+Options:
+  --prompt TEXT      prompt (default "a photo of three yellow hearts")
+  --seed N           first seed (integer, default 0); row r uses seeds seed + r·candidates …
+  --rows N           how many seeds to compare (default 3)
+  --candidates N     ISAC latent-selection candidates per row (default 4)
+  --steps N          DDIM steps (default 50)
+  --guidance X       classifier-free guidance scale (default 5)
+  --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
+  --ep EP            onnxruntime execution provider: wasm (default) | webgpu
+  --out PATH         output PNG (default out/isac.png)
+  --weights DIR      model directory (default the embedded weights/shapes)
+  -h, --help         this text
+
+Each row: [base image | its instance clusters | its class maps] then the same for ISAC's pick.`;
+
+function intArg(name: string, v: string | undefined, dflt: number, min = 0): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    throw new AttnkitError(`--${name}`, `must be an integer ≥ ${min}, got "${v}"`);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      prompt: { type: "string" },
+      seed: { type: "string" },
+      rows: { type: "string" },
+      candidates: { type: "string" },
+      steps: { type: "string" },
+      guidance: { type: "string" },
+      method: { type: "string" },
+      ep: { type: "string" },
+      out: { type: "string" },
+      weights: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const prompt = values.prompt ?? "a photo of three yellow hearts";
+  const seed = intArg("seed", values.seed, 0);
+  const rows = intArg("rows", values.rows, 3, 1);
+  const candidates = intArg("candidates", values.candidates, 4, 2);
+  const steps = intArg("steps", values.steps, 50, 1);
+  const guidance = Number(values.guidance ?? "5");
+  if (!(guidance >= 1)) throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
+  const method = values.method ?? "select";
+  if (method !== "select" && method !== "optimise") {
+    throw new AttnkitError("--method", `must be "select" or "optimise", got "${method}"`);
+  }
+  const ep = values.ep ?? "wasm";
+  if (ep !== "wasm" && ep !== "webgpu") {
+    throw new AttnkitError("--ep", `must be "wasm" or "webgpu", got "${ep}"`);
+  }
+  const out = values.out ?? "out/isac.png";
+  // Fail on an unwritable output before any long work.
+  const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
+    throw new AttnkitError("--out", `cannot create ${dir}: ${e.message}`);
+  });
+  await Deno.writeFile(out, new Uint8Array()).catch((e) => {
+    throw new AttnkitError("--out", `cannot write ${out}: ${e.message}`);
+  });
+  if (method === "optimise") {
+    const { runOptimise } = await import("./isac_optimise.ts");
+    await runOptimise({ prompt, seed, rows, steps, guidance, out, weights: values.weights, ep });
+    return;
+  }
+
+  const t0 = performance.now();
+  const model = await loadShapesModel({
+    dir: values.weights,
+    session: { executionProviders: [ep] },
+  });
+  const [lh, lw] = [model.info.latentShape[1], model.info.latentShape[2]];
+  const keepStep = Math.floor(steps / 2);
+  const tiles: Uint8Array[] = [];
+  let cols = 0;
+  const T = 128;
+  const summary: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const s = seed + r * candidates;
+    const sel = await selectLatent(model, prompt, {
+      seed: s,
+      candidates,
+      steps,
+      guidance,
+      keepSteps: [keepStep],
+    });
+    const images = await decodeLatents(model, sel.latents);
+    const [, , H, W] = images.shape;
+    const row: Uint8Array[] = [];
+    for (const [label, i] of [["base", 0], ["ISAC", sel.best]] as const) {
+      const snap: Snapshot = sel.snapshots[i][0];
+      row.push(drawText(resizeNearest(imageBytes(images, i), W, H, T, T), T, T, `${label} s${s + i}`));
+      row.push(drawText(
+        resizeNearest(clusterImage(snap.result.foreground, snap.result.assign, lh, lw), lw, lh, T, T),
+        T,
+        T,
+        `inst t${keepStep}`,
+      ));
+      sel.spec.targets.forEach((target, k) => {
+        const cls = snap.result.classMaps;
+        const col = new Float32Array(lh * lw);
+        for (let p = 0; p < lh * lw; p++) col[p] = cls.data[p * cls.shape[1] + k];
+        row.push(drawText(resizeNearest(heatmap(col, lh, lw), lw, lh, T, T), T, T, target.word));
+      });
+    }
+    cols = row.length;
+    tiles.push(...row);
+    summary.push(
+      `seed ${s}: scores ${sel.scores.map((v) => v.toFixed(3)).join(" ")} → ISAC picks candidate ${sel.best} (seed ${
+        s + sel.best
+      })`,
+    );
+  }
+  const grid = tileGrid(tiles, T, T, cols, 4, 255);
+  await Deno.writeFile(out, await encodePng(grid.rgb, grid.width, grid.height));
+  await model.release();
+  console.log(`prompt: "${prompt}"`);
+  for (const line of summary) console.log(line);
+  console.log(`wrote ${out} (${grid.width}×${grid.height}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+if (import.meta.main) {
+  try {
+    await main();
+  } catch (e) {
+    if (e instanceof AttnkitError) {
+      console.error(`error: ${e.message}`);
+      Deno.exit(2);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * GPU wrapper for ISAC Eq. 1–2 (see `accumulate_maps.wgsl.ts`): uploads every tap's Q and K,
+ * records two dispatches per tap into one compute pass with both output maps resident on the
+ * device, submits once and reads both maps back once. `accumulateMapsAuto` picks this or the
+ * CPU reference `accumulateMaps` by backend; both give the same maps.
+ *
+ * @module
+ */
+import { accumulateMaps } from "../lib/attention/accumulate.ts";
+import { planTaps, type TapPlan } from "../lib/attention/plan.ts";
+import type { AttentionMaps, AttentionTap } from "../lib/attention/types.ts";
+import { tensor } from "../lib/tensor.ts";
+import { ACCUMULATE_WGSL, rowStatsWgsl } from "./accumulate_maps.wgsl.ts";
+import { deviceFor, getDevice, type KernelOptions } from "./backend.ts";
+import {
+  dispatch,
+  f32Bits,
+  type GpuTensor,
+  pipelineFor,
+  release,
+  storageBuffer,
+  submitAndRead,
+  uniformBuffer,
+  uploadBuffer,
+} from "./gpu.ts";
+import { TILE } from "./scores_tile.wgsl.ts";
+
+/** One tap uploaded to the device, with the layout numbers its kernels need. */
+export interface GpuTap {
+  /** The tap it came from. */
+  readonly tap: AttentionTap;
+  /** Queries, `[heads, nq, d]`. */
+  readonly q: GPUBuffer;
+  /** Keys, `[heads, nk, d]`. */
+  readonly k: GPUBuffer;
+  /** Heads, query rows, key rows, head dimension. */
+  readonly heads: number;
+  /** Query rows (`h·w`). */
+  readonly nq: number;
+  /** Key rows (`h·w` or `L`). */
+  readonly nk: number;
+  /** Head dimension. */
+  readonly d: number;
+}
+
+/** Uploads a tap's Q and K. */
+export function uploadTap(device: GPUDevice, tap: AttentionTap): GpuTap {
+  const [heads, nq, d] = tap.q.shape;
+  return {
+    tap,
+    q: uploadBuffer(device, tap.q.data),
+    k: uploadBuffer(device, tap.k.data),
+    heads,
+    nq,
+    nk: tap.k.shape[1],
+    d,
+  };
+}
+
+/**
+ * The 16-word uniform block of the attention kernels for one tap of a plan (`weight` is the
+ * per-probability factor of that tap's kind, `head0` the first head of a batch of heads).
+ */
+export function attentionParams(t: GpuTap, plan: TapPlan, head0 = 0): number[] {
+  const [h, w] = t.tap.size;
+  const [bigH, bigW] = plan.size;
+  const dy = bigH / h;
+  const dx = bigW / w;
+  const isSelf = t.tap.kind === "self";
+  const weight = isSelf ? 1 / (plan.selfHeads * dy * dx) : 1 / plan.crossHeads;
+  return [
+    t.nq,
+    t.nk,
+    t.d,
+    t.heads,
+    f32Bits(1 / Math.sqrt(t.d)),
+    f32Bits(weight),
+    h,
+    w,
+    dy,
+    dx,
+    bigH,
+    bigW,
+    isSelf ? plan.hw : plan.textLength,
+    isSelf ? 1 : 0,
+    head0,
+    0,
+  ];
+}
+
+/** Maps left on the device by {@link encodeAccumulateMaps}. */
+export interface GpuAttentionMaps {
+  /** `[HW, HW]` (or `[HW, 0]` without self taps). */
+  readonly self: GpuTensor;
+  /** `[HW, L]` (or `[HW, 0]` without cross taps). */
+  readonly cross: GpuTensor;
+  /** `[H, W]`. */
+  readonly size: readonly [number, number];
+  /** Buffers to release once the caller is done (the maps included). */
+  readonly owned: GPUBuffer[];
+}
+
+/**
+ * Records the whole accumulation into `pass` (taps already validated into `plan` and uploaded)
+ * and returns the resident output maps; nothing is submitted.
+ */
+export async function encodeAccumulateMaps(
+  device: GPUDevice,
+  pass: GPUComputePassEncoder,
+  taps: readonly GpuTap[],
+  plan: TapPlan,
+): Promise<GpuAttentionMaps> {
+  const [statsPipe, accPipe] = await Promise.all([
+    pipelineFor(device, rowStatsWgsl(false)),
+    pipelineFor(device, ACCUMULATE_WGSL),
+  ]);
+  const selfCols = plan.selfHeads > 0 ? plan.hw : 0;
+  // Fresh buffers are zero-filled, which is the accumulation's starting value.
+  const self = storageBuffer(device, plan.hw * selfCols * 4);
+  const cross = storageBuffer(device, plan.hw * plan.textLength * 4);
+  const owned = [self, cross];
+  for (const t of taps) {
+    const params = uniformBuffer(device, attentionParams(t, plan));
+    const stats = storageBuffer(device, t.heads * t.nq * 16);
+    owned.push(params, stats);
+    const rowTiles = Math.ceil(t.nq / TILE);
+    dispatch(device, pass, statsPipe, [params, t.q, t.k, stats], [rowTiles, t.heads, 1]);
+    const out = t.tap.kind === "self" ? self : cross;
+    dispatch(device, pass, accPipe, [params, t.q, t.k, stats, out], [
+      Math.ceil(t.nk / TILE),
+      rowTiles,
+      1,
+    ]);
+  }
+  return {
+    self: { shape: [plan.hw, selfCols], buffer: self },
+    cross: { shape: [plan.hw, plan.textLength], buffer: cross },
+    size: plan.size,
+    owned,
+  };
+}
+
+/** ISAC Eq. 1–2 on a WebGPU device (default: attnkit's device); same result as `accumulateMaps`. */
+export async function accumulateMapsGpu(
+  taps: readonly AttentionTap[],
+  device?: GPUDevice,
+): Promise<AttentionMaps> {
+  const plan = planTaps(taps);
+  const dev = device ?? await getDevice();
+  const uploaded = taps.map((tap) => uploadTap(dev, tap));
+  const encoder = dev.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  let maps: GpuAttentionMaps | undefined;
+  try {
+    maps = await encodeAccumulateMaps(dev, pass, uploaded, plan);
+    pass.end();
+    const selfBytes = plan.hw * maps.self.shape[1] * 4;
+    const crossBytes = plan.hw * plan.textLength * 4;
+    const [self, cross] = await submitAndRead(dev, encoder, [
+      { buffer: maps.self.buffer, bytes: selfBytes },
+      { buffer: maps.cross.buffer, bytes: crossBytes },
+    ]);
+    return {
+      self: tensor(maps.self.shape, new Float32Array(self, 0, selfBytes / 4)),
+      cross: tensor(maps.cross.shape, new Float32Array(cross, 0, crossBytes / 4)),
+      size: [plan.size[0], plan.size[1]],
+    };
+  } finally {
+    release(uploaded.flatMap((t) => [t.q, t.k]));
+    if (maps) release(maps.owned);
+  }
+}
+
+/** ISAC Eq. 1–2 on the chosen backend: the WGSL kernels on "gpu", `accumulateMaps` on "cpu". */
+export async function accumulateMapsAuto(
+  taps: readonly AttentionTap[],
+  opts: KernelOptions = {},
+): Promise<AttentionMaps> {
+  const device = await deviceFor(opts);
+  return device ? accumulateMapsGpu(taps, device) : accumulateMaps(taps);
+}

@@ -1,0 +1,112 @@
+/**
+ * The two ways ISAC's appendix C rescales attention maps: element-wise min-max normalisation
+ * (Eq. 13, what ISAC uses) and the temperature softmax over text tokens that Attend-and-Excite-style
+ * baselines use (Eq. 12), with their vector-Jacobian products.
+ *
+ * @module
+ */
+import { check } from "../errors.ts";
+import { expectFinite, expectShape, tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
+
+/** Index of the first smallest and first largest element (ties go to the lowest index). */
+export function argMinMax(d: ArrayLike<number>): { lo: number; hi: number } {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 1; i < d.length; i++) {
+    if (d[i] < d[lo]) lo = i;
+    if (d[i] > d[hi]) hi = i;
+  }
+  return { lo, hi };
+}
+
+/**
+ * Eq. 13: `(t − min t) / (max t − min t)` over the whole tensor, same shape. A constant tensor
+ * (max = min) has no scale to normalise by and maps to zeros.
+ */
+export function minMax(t: Tensor): Tensor {
+  expectFinite(t, "t");
+  const d = t.data;
+  const out = new Float32Array(d.length);
+  if (d.length === 0) return tensor(t.shape, out);
+  const { lo, hi } = argMinMax(d);
+  const min = d[lo];
+  const range = d[hi] - min;
+  if (range > 0) {
+    const inv = 1 / range;
+    for (let i = 0; i < d.length; i++) out[i] = (d[i] - min) * inv;
+  }
+  return tensor(t.shape, out);
+}
+
+/**
+ * The VJP of {@link minMax} at `t` for the cotangent `g`: `g / r` on every element, plus the
+ * terms through the minimum and maximum, which land on the first argmin and first argmax element
+ * (a subgradient where there are ties). With y = (t − m) / r, r = M − m:
+ * dt_i = g_i / r, dt_argmin −= Σ g_i (1 − y_i) / r, dt_argmax −= Σ g_i y_i / r.
+ * A constant `t` gives zeros, matching the forward.
+ */
+export function minMaxBackward(t: Tensor, g: Tensor): Tensor {
+  expectShape(g, t.shape, "g", "the shape of t");
+  expectFinite(t, "t");
+  const d = t.data;
+  const gd = g.data;
+  const out = new Float32Array(d.length);
+  if (d.length === 0) return tensor(t.shape, out);
+  const { lo, hi } = argMinMax(d);
+  const min = d[lo];
+  const range = d[hi] - min;
+  if (!(range > 0)) return tensor(t.shape, out);
+  const inv = 1 / range;
+  let toMin = 0;
+  let toMax = 0;
+  for (let i = 0; i < d.length; i++) {
+    const y = (d[i] - min) * inv;
+    out[i] = gd[i] * inv;
+    toMin += gd[i] * (1 - y);
+    toMax += gd[i] * y;
+  }
+  out[lo] -= toMin * inv;
+  out[hi] -= toMax * inv;
+  return tensor(t.shape, out);
+}
+
+/**
+ * Eq. 12: per pixel row of a `[HW, L]` cross map, softmax of `tau · cross[i, 1:]` over the text
+ * tokens 1 … L−1; column 0 (the start-of-text token) is excluded and set to 0, so the shape stays
+ * `[HW, L]` and token indices keep their meaning. τ = 100 as in the SD 1.5 baselines.
+ */
+export function tokenSoftmax(cross: Tensor, tau = 100): Tensor {
+  expectShape(cross, [-1, -1], "cross", "[HW, L]");
+  expectFinite(cross, "cross");
+  check(Number.isFinite(tau), "tau", `expected a finite temperature, got ${tau}`);
+  const [rows, cols] = cross.shape;
+  check(cols >= 2, "cross", `expected L ≥ 2 (start token plus at least one token), got ${cols}`);
+  const d = cross.data;
+  const out = new Float32Array(d.length);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    let m = -Infinity;
+    for (let j = 1; j < cols; j++) m = Math.max(m, tau * d[base + j]);
+    let sum = 0;
+    for (let j = 1; j < cols; j++) sum += Math.exp(tau * d[base + j] - m);
+    for (let j = 1; j < cols; j++) out[base + j] = Math.exp(tau * d[base + j] - m) / sum;
+  }
+  return tensor(cross.shape, out);
+}
+
+/** The VJP of {@link tokenSoftmax}: `dcross[i, j] = τ · s_j (g_j − Σ_k s_k g_k)` for j ≥ 1, 0 at j = 0. */
+export function tokenSoftmaxBackward(cross: Tensor, g: Tensor, tau = 100): Tensor {
+  expectShape(g, cross.shape, "g", "the shape of cross");
+  const s = tokenSoftmax(cross, tau).data;
+  const [rows, cols] = cross.shape;
+  const gd = g.data;
+  const out = new Float32Array(s.length);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    let dot = 0;
+    for (let j = 1; j < cols; j++) dot += s[base + j] * gd[base + j];
+    for (let j = 1; j < cols; j++) out[base + j] = tau * s[base + j] * (gd[base + j] - dot);
+  }
+  return tensor(cross.shape, out);
+}

@@ -1,0 +1,42 @@
+/**
+ * From a prompt to ISAC's targets: class tokens in the model's own tokenizer, instance counts
+ * and the sign matrix (different classes repel). Uses the model's closed vocabulary when it has
+ * one; a user may name the targets instead.
+ *
+ * @module
+ */
+import type { IsacSpec } from "../isac/loss.ts";
+import { promptTokens } from "../prompt/spans.ts";
+import type { TargetSpec, TokenTarget } from "../prompt/types.ts";
+import type { DiffusionModel } from "../runtime/model.ts";
+
+/** ISAC's spec for a prompt, plus the parsed targets (for labels in pictures). */
+export interface PromptSpec {
+  /** Targets with their token indices. */
+  targets: TokenTarget[];
+  /** Spec for {@link isacLoss}: one class token and count per target. */
+  isac: IsacSpec;
+}
+
+/** Parses `prompt` against the model's tokenizer (and vocabulary, if closed). */
+export function isacSpecFor(
+  model: DiffusionModel,
+  prompt: string,
+  opts: { targets?: readonly TargetSpec[]; seed?: number } = {},
+): PromptSpec {
+  const targets = promptTokens(prompt, model.tokenizer, {
+    nouns: model.info.nouns,
+    attributes: model.info.attributes,
+    targets: opts.targets,
+  });
+  const k = targets.length;
+  return {
+    targets,
+    isac: {
+      tokens: targets.map((t) => t.classToken),
+      counts: targets.map((t) => t.count),
+      signs: Array.from({ length: k }, () => new Array(k).fill(1)),
+      seed: opts.seed ?? 0,
+    },
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * ISAC Eq. 7, maximum pixel-wise overlap: the peak of the element-wise product of two soft masks,
+ * the worst-case local collision between them.
+ *
+ * @module
+ */
+import { check } from "../errors.ts";
+
+/** `max_p a[p] · b[p]` and the first pixel attaining it (Eq. 7). */
+export function mpo(a: ArrayLike<number>, b: ArrayLike<number>): { value: number; pixel: number } {
+  check(a.length > 0, "a", "expected a non-empty mask");
+  check(b.length === a.length, "b", () => `expected ${a.length} values like a, got ${b.length}`);
+  let pixel = 0;
+  let value = a[0] * b[0];
+  for (let p = 1; p < a.length; p++) {
+    const v = a[p] * b[p];
+    if (v > value) {
+      value = v;
+      pixel = p;
+    }
+  }
+  return { value, pixel };
+}

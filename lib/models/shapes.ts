@@ -1,0 +1,147 @@
+/**
+ * The embedded default model: a small latent diffusion model of the shapes world, trained by
+ * `weights/recipe/` and shipped in `weights/shapes/` (text encoder, UNet, VAE decoder and
+ * encoder as ONNX, `config.json`, `tokenizer.json`). `loadShapesModel()` needs no network.
+ *
+ * @module
+ */
+import { check } from "../errors.ts";
+import { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
+import { decodeModel } from "../onnx/proto.ts";
+import { readBytes, readJson } from "../runtime/read.ts";
+import { loadDenoiser } from "../runtime/denoiser.ts";
+import type { DiffusionModel } from "../runtime/model.ts";
+import { type Tensor, tensor } from "../tensor.ts";
+import { wordTokenizer } from "../prompt/word_tokenizer.ts";
+import { CLASSES, COLOURS } from "../shapes/world.ts";
+
+/** `weights/shapes/config.json`, as the recipe's exporter writes it. */
+export interface ShapesConfig {
+  name: string;
+  image_size: number;
+  latent_channels: number;
+  latent_size: number;
+  scale_factor: number;
+  prediction: "epsilon" | "v";
+  schedule: {
+    kind: "scaled_linear" | "linear";
+    train_steps: number;
+    beta_start: number;
+    beta_end: number;
+  };
+  text: { max_tokens: number; hidden: number };
+  files: {
+    text_encoder: string;
+    unet: string;
+    vae_decoder: string;
+    vae_encoder: string;
+    tokenizer: string;
+  };
+  unet_inputs: { sample: string; timestep: string; encoder_hidden_states: string; output: string };
+  attention_layers: {
+    name: string;
+    kind: "self" | "cross";
+    resolution: number;
+    heads: number;
+    head_dim: number;
+  }[];
+  training: { steps: number };
+}
+
+/** Where the shipped weights live, relative to this module. */
+export const SHAPES_WEIGHTS: URL = new URL("../../weights/shapes/", import.meta.url);
+
+/** Options for {@link loadShapesModel}. */
+export interface LoadShapesOptions {
+  /** Directory (path or URL) holding config.json and the ONNX files; default the shipped weights. */
+  dir?: string | URL;
+  /** onnxruntime session options (execution providers, threads). */
+  session?: CreateSessionOptions;
+}
+
+function dirUrl(dir: string | URL): URL {
+  if (dir instanceof URL) return dir;
+  const withSlash = dir.endsWith("/") ? dir : `${dir}/`;
+  return /^[a-z]+:/i.test(withSlash)
+    ? new URL(withSlash)
+    : new URL(withSlash, `file://${Deno.cwd()}/`);
+}
+
+async function session(url: URL, opts: CreateSessionOptions): Promise<Session> {
+  const bytes = await readBytes(url);
+  decodeModel(bytes, url.pathname); // a clear error for a truncated or corrupt file
+  return createSession(bytes, { ...opts, source: url.pathname });
+}
+
+/** Loads the embedded shapes model (or one with the same layout from `opts.dir`). */
+export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<DiffusionModel> {
+  const base = dirUrl(opts.dir ?? SHAPES_WEIGHTS);
+  const config = await readJson<ShapesConfig>(new URL("config.json", base));
+  const tok = await readJson<
+    { vocab: string[]; max_length: number; sot: number; eot: number; pad: number }
+  >(
+    new URL(config.files.tokenizer, base),
+  );
+  const tokenizer = wordTokenizer(tok.vocab, {
+    maxLength: tok.max_length,
+    sot: tok.sot,
+    eot: tok.eot,
+    pad: tok.pad,
+  });
+  const so = opts.session ?? {};
+  const unetUrl = new URL(config.files.unet, base);
+  const [text, decoder, denoiser] = await Promise.all([
+    session(new URL(config.files.text_encoder, base), so),
+    session(new URL(config.files.vae_decoder, base), so),
+    readBytes(unetUrl).then((b) =>
+      loadDenoiser(b, {
+        sample: config.unet_inputs.sample,
+        timestep: config.unet_inputs.timestep,
+        context: config.unet_inputs.encoder_hidden_states,
+        output: config.unet_inputs.output,
+      }, { ...so, source: unetUrl.pathname })
+    ),
+  ]);
+  const s = config.latent_size;
+  return {
+    info: {
+      name: config.name,
+      latentShape: [config.latent_channels, s, s],
+      imageSize: [config.image_size, config.image_size],
+      scaleFactor: config.scale_factor,
+      trainSteps: config.schedule.train_steps,
+      betaSchedule: {
+        kind: config.schedule.kind,
+        betaStart: config.schedule.beta_start,
+        betaEnd: config.schedule.beta_end,
+      },
+      prediction: config.prediction,
+      nouns: CLASSES,
+      attributes: COLOURS,
+    },
+    tokenizer,
+    async encodeText(prompts: readonly string[]): Promise<Tensor> {
+      check(prompts.length > 0, "prompts", "need at least one prompt");
+      const L = tok.max_length;
+      const ids = new Int32Array(prompts.length * L);
+      prompts.forEach((p, i) => ids.set(tokenizer.tokenize(p).ids, i * L));
+      const res = await text.run({ input_ids: new ort.Tensor("int32", ids, [prompts.length, L]) });
+      const out = res[text.outputNames[0]];
+      return tensor(out.dims as number[], (out.data as Float32Array).slice());
+    },
+    denoise(latents, timestep, context, o) {
+      return denoiser.run(latents, timestep, context, o?.taps ?? false);
+    },
+    async decode(latents: Tensor): Promise<Tensor> {
+      const res = await decoder.run({
+        [decoder.inputNames[0]]: new ort.Tensor("float32", latents.data, [...latents.shape]),
+      });
+      const out = res[decoder.outputNames[0]];
+      const data = (out.data as Float32Array).map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
+      return tensor(out.dims as number[], data);
+    },
+    async release() {
+      await Promise.all([text.release(), decoder.release(), denoiser.release()]);
+    },
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * The narrow interface a diffusion model presents to samplers and controls: text in, noise
+ * prediction (with attention taps) per step, image out. The embedded shapes model and Stable
+ * Diffusion 1.5-class loaders both produce one; everything in `lib/control/` is written against it.
+ *
+ * @module
+ */
+import type { Tensor } from "../tensor.ts";
+import type { AttentionTap } from "../attention/types.ts";
+import type { PromptTokenizer } from "../prompt/types.ts";
+
+/** What a pipeline needs to know about a model. */
+export interface ModelInfo {
+  /** A display name. */
+  name: string;
+  /** Latent channels, height and width. */
+  latentShape: readonly [number, number, number];
+  /** Image height and width in pixels. */
+  imageSize: readonly [number, number];
+  /** Multiplier applied to VAE latents before diffusion (SD 1.5: 0.18215). */
+  scaleFactor: number;
+  /** Training horizon of the noise schedule (1000 for SD). */
+  trainSteps: number;
+  /** Beta schedule of the DDPM-family samplers. */
+  betaSchedule: { kind: "scaled_linear" | "linear"; betaStart: number; betaEnd: number };
+  /** What the denoiser predicts. */
+  prediction: "epsilon" | "v";
+  /** Class nouns the model knows (for exact prompt parsing), if it has a closed vocabulary. */
+  nouns?: readonly string[];
+  /** Attribute words (colours) the model knows, if it has a closed vocabulary. */
+  attributes?: readonly string[];
+}
+
+/** One denoiser call's result. */
+export interface DenoiseResult {
+  /** The model output, same shape as the input latent. */
+  out: Tensor;
+  /** Attention taps per batch item (when asked): taps[b] lists every tapped layer of item b. */
+  taps?: AttentionTap[][];
+}
+
+/** A loaded text-to-image diffusion model. */
+export interface DiffusionModel {
+  /** Static facts. */
+  readonly info: ModelInfo;
+  /** The model's own tokenizer (token spans for controls come from it). */
+  readonly tokenizer: PromptTokenizer;
+  /** Text embeddings `[B, L, D]` for prompts. */
+  encodeText(prompts: readonly string[]): Promise<Tensor>;
+  /** One denoiser call: latents `[B, C, h, w]`, one timestep for all, conditioning `[B, L, D]`. */
+  denoise(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    opts?: { taps?: boolean },
+  ): Promise<DenoiseResult>;
+  /** Latents `[B, C, h, w]` (already divided by the scale factor) to images `[B, 3, H, W]` in [0, 1]. */
+  decode(latents: Tensor): Promise<Tensor>;
+  /** Releases sessions. */
+  release(): Promise<void>;
+}

@@ -1,0 +1,82 @@
+/**
+ * Flow-matching Euler sampling (rectified flow, as Stable Diffusion 3): x_σ = (1−σ) x₀ + σ ε, the
+ * model predicts v = ε − x₀ and a step is x + (σ_next − σ)·v. Sigmas are shifted toward noise by
+ * σ' = s·σ / (1 + (s−1)·σ) (Esser et al. 2024; s = 3 for SD3). As diffusers'
+ * FlowMatchEulerDiscreteScheduler, the n unshifted sigmas run linearly from 1 to the shifted
+ * smallest training sigma, then are shifted; the model's timestep is σ·T.
+ *
+ * @module
+ */
+import { check } from "../errors.ts";
+import { expectIn, expectSameLength } from "./latent.ts";
+import { x0FromFlow } from "./prediction.ts";
+import { expectStepIndex, expectSteps, type Sampler, timestepsMethod } from "./sampler.ts";
+
+/** Options of {@link flowMatchSigmas} and {@link flowMatch}. */
+export interface FlowMatchOptions {
+  /** Denoising steps (default 28, SD3's default). */
+  readonly steps?: number;
+  /** Timestep shift s (default 3.0, SD3's). */
+  readonly shift?: number;
+  /** Training steps T; the model's timestep is σ·T (default 1000). */
+  readonly trainSteps?: number;
+}
+
+/** The shifted sigma s·σ / (1 + (s−1)·σ). */
+export function shiftSigma(sigma: number, shift: number): number {
+  return (shift * sigma) / (1 + (shift - 1) * sigma);
+}
+
+/** Model timesteps (σ·T) and the n + 1 sigmas (the last is 0) of a flow-matching schedule. */
+export function flowMatchSigmas(
+  opts: FlowMatchOptions = {},
+): { timesteps: number[]; sigmas: number[] } {
+  const steps = opts.steps ?? 28, shift = opts.shift ?? 3, T = opts.trainSteps ?? 1000;
+  expectSteps(steps);
+  expectIn(shift, Number.MIN_VALUE, Infinity, "shift");
+  check(Number.isInteger(T) && T >= 1, "trainSteps", `must be a positive integer, got ${T}`);
+  const end = shiftSigma(1 / T, shift);
+  const sigmas = Array.from({ length: steps }, (_, i) => {
+    const u = steps === 1 ? 1 : i === steps - 1 ? end : 1 + i * ((end - 1) / (steps - 1));
+    return shiftSigma(u, shift);
+  });
+  return { timesteps: sigmas.map((s) => s * T), sigmas: [...sigmas, 0] };
+}
+
+/** One flow-matching Euler update x + (σ_next − σ)·v; pure: returns a new latent. */
+export function flowMatchStep(
+  x: Float32Array,
+  v: Float32Array,
+  sigma: number,
+  sigmaNext: number,
+): Float32Array {
+  expectSameLength(x, v, "modelOut");
+  expectIn(sigma, 0, 1, "sigma");
+  expectIn(sigmaNext, 0, 1, "sigmaNext");
+  const dt = sigmaNext - sigma;
+  return x.map((xi, i) => xi + dt * v[i]);
+}
+
+/** A flow-matching Euler sampler (SD3-style, shift 3 by default). */
+export function flowMatch(opts: FlowMatchOptions = {}): Sampler {
+  const s = flowMatchSigmas(opts);
+  const n = s.timesteps.length;
+  return {
+    name: "flowMatch",
+    steps: n,
+    initNoiseSigma: 1,
+    timesteps: timestepsMethod("flowMatch", s.timesteps),
+    scaleInput(x: Float32Array, i: number): Float32Array {
+      expectStepIndex(i, n);
+      return x;
+    },
+    step(x: Float32Array, modelOut: Float32Array, i: number): Float32Array {
+      expectStepIndex(i, n);
+      return flowMatchStep(x, modelOut, s.sigmas[i], s.sigmas[i + 1]);
+    },
+    predictX0(x: Float32Array, modelOut: Float32Array, i: number): Float32Array {
+      expectStepIndex(i, n);
+      return x0FromFlow(x, modelOut, s.sigmas[i]);
+    },
+  };
+}
