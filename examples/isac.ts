@@ -129,12 +129,12 @@ async function main(): Promise<void> {
         T,
         `inst t${keepStep}`,
       ));
-      sel.spec.targets.forEach((target, k) => {
-        const cls = snap.result.classMaps;
+      for (const target of sel.spec.targets) {
+        const cross = snap.maps.cross;
         const col = new Float32Array(lh * lw);
-        for (let p = 0; p < lh * lw; p++) col[p] = cls.data[p * cls.shape[1] + k];
+        for (let p = 0; p < lh * lw; p++) col[p] = cross.data[p * cross.shape[1] + target.classToken];
         row.push(drawText(resizeNearest(heatmap(col, lh, lw), lw, lh, T, T), T, T, target.word));
-      });
+      }
     }
     cols = row.length;
     tiles.push(...row);

@@ -9,13 +9,20 @@
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import { planTaps, type TapPlan } from "../lib/attention/plan.ts";
 import type { AttentionMaps, AttentionTap } from "../lib/attention/types.ts";
+import { check } from "../lib/errors.ts";
 import { tensor } from "../lib/tensor.ts";
-import { ACCUMULATE_WGSL, rowStatsWgsl } from "./accumulate_maps.wgsl.ts";
+import {
+  accumulateWgsl,
+  STATS_COMBINE_WGSL,
+  statsPartialWgsl,
+} from "./accumulate_maps.wgsl.ts";
+import { TILE } from "./attention_tile.wgsl.ts";
 import { deviceFor, getDevice, type KernelOptions } from "./backend.ts";
 import {
   dispatch,
   f32Bits,
   type GpuTensor,
+  grid1d,
   pipelineFor,
   release,
   storageBuffer,
@@ -23,7 +30,6 @@ import {
   uniformBuffer,
   uploadBuffer,
 } from "./gpu.ts";
-import { TILE } from "./scores_tile.wgsl.ts";
 
 /** One tap uploaded to the device, with the layout numbers its kernels need. */
 export interface GpuTap {
@@ -58,8 +64,9 @@ export function uploadTap(device: GPUDevice, tap: AttentionTap): GpuTap {
 }
 
 /**
- * The 16-word uniform block of the attention kernels for one tap of a plan (`weight` is the
- * per-probability factor of that tap's kind, `head0` the first head of a batch of heads).
+ * The 16-word uniform block of the attention kernels for one tap of a plan: `weight` is the
+ * factor each probability gets in its map (1 / (heads of its kind · δy·δx) for self taps,
+ * 1 / heads of its kind for cross taps), `head0` the first head of a batch of heads.
  */
 export function attentionParams(t: GpuTap, plan: TapPlan, head0 = 0): number[] {
   const [h, w] = t.tap.size;
@@ -84,8 +91,41 @@ export function attentionParams(t: GpuTap, plan: TapPlan, head0 = 0): number[] {
     isSelf ? plan.hw : plan.textLength,
     isSelf ? 1 : 0,
     head0,
-    0,
+    Math.ceil(t.nk / TILE),
   ];
+}
+
+/** Whether a tap's head dimension allows the four-wide loads. */
+export function usesVec4(t: GpuTap): boolean {
+  return t.d % 4 === 0;
+}
+
+/**
+ * Records the row statistics of every head of a tap into `pass` and returns the buffer
+ * `[heads, nq] × (max, 1/Σexp, Σ p·g, 0)`; `g` (the pooled map gradient `[nq, nk]`) adds the
+ * softmax backward's row term. `params` is the tap's uniform block.
+ */
+export async function encodeRowStats(
+  device: GPUDevice,
+  pass: GPUComputePassEncoder,
+  t: GpuTap,
+  params: GPUBuffer,
+  owned: GPUBuffer[],
+  g?: GPUBuffer,
+): Promise<GPUBuffer> {
+  const [partialPipe, combinePipe] = await Promise.all([
+    pipelineFor(device, statsPartialWgsl(usesVec4(t), g !== undefined)),
+    pipelineFor(device, STATS_COMBINE_WGSL),
+  ]);
+  const colTiles = Math.ceil(t.nk / TILE);
+  const rowTiles = Math.ceil(t.nq / TILE);
+  const partial = storageBuffer(device, t.heads * t.nq * colTiles * 16);
+  const stats = storageBuffer(device, t.heads * t.nq * 16);
+  owned.push(partial, stats);
+  const inputs = g ? [params, t.q, t.k, partial, g] : [params, t.q, t.k, partial];
+  dispatch(device, pass, partialPipe, inputs, [colTiles, rowTiles, t.heads]);
+  dispatch(device, pass, combinePipe, [params, partial, stats], grid1d(Math.ceil(t.heads * t.nq / 256)));
+  return stats;
 }
 
 /** Maps left on the device by {@link encodeAccumulateMaps}. */
@@ -110,25 +150,24 @@ export async function encodeAccumulateMaps(
   taps: readonly GpuTap[],
   plan: TapPlan,
 ): Promise<GpuAttentionMaps> {
-  const [statsPipe, accPipe] = await Promise.all([
-    pipelineFor(device, rowStatsWgsl(false)),
-    pipelineFor(device, ACCUMULATE_WGSL),
-  ]);
   const selfCols = plan.selfHeads > 0 ? plan.hw : 0;
+  const limit = device.limits.maxStorageBufferBindingSize;
+  check(plan.hw * Math.max(selfCols, plan.textLength) * 4 <= limit, "taps", () =>
+    `the [${plan.hw}, ${selfCols}] self map needs ${plan.hw * selfCols * 4} bytes, over this ` +
+    `device's storage binding limit of ${limit}`);
   // Fresh buffers are zero-filled, which is the accumulation's starting value.
   const self = storageBuffer(device, plan.hw * selfCols * 4);
   const cross = storageBuffer(device, plan.hw * plan.textLength * 4);
   const owned = [self, cross];
   for (const t of taps) {
     const params = uniformBuffer(device, attentionParams(t, plan));
-    const stats = storageBuffer(device, t.heads * t.nq * 16);
-    owned.push(params, stats);
-    const rowTiles = Math.ceil(t.nq / TILE);
-    dispatch(device, pass, statsPipe, [params, t.q, t.k, stats], [rowTiles, t.heads, 1]);
+    owned.push(params);
+    const stats = await encodeRowStats(device, pass, t, params, owned);
+    const accPipe = await pipelineFor(device, accumulateWgsl(usesVec4(t)));
     const out = t.tap.kind === "self" ? self : cross;
     dispatch(device, pass, accPipe, [params, t.q, t.k, stats, out], [
       Math.ceil(t.nk / TILE),
-      rowTiles,
+      Math.ceil(t.nq / TILE),
       1,
     ]);
   }

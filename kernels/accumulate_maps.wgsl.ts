@@ -1,168 +1,166 @@
 /**
- * WGSL for Eq. 1–2 of ISAC: the head- and layer-mean of softmax(q·kᵀ/√d), nearest-upsampled to
- * the largest map size, accumulated into one resident output buffer without materialising any
- * per-head map. Two passes per tap:
+ * WGSL for ISAC Eq. 1–2: the head- and layer-mean of softmax(q·kᵀ/√d), nearest-upsampled to
+ * the largest map size and added into one output buffer that stays on the device across layers.
+ * Per tap:
  *
- * 1. `rowStatsWgsl` — per (head, row) the softmax max and 1/Σexp, by an online softmax over
- *    64-column tiles (optionally also Σ p·g for the backward pass, rescaled the same way);
- * 2. `ACCUMULATE_WGSL` — per 64×64 tile, Σ_heads p (recomputing scores), scaled by
- *    1/(total heads · δ²) for self maps (so upsampled rows still sum to 1) or 1/(total heads)
- *    for cross maps, added into every upsampled output position of the tile's (row, column)
- *    pairs. Within one tap each output position has exactly one source pair, so plain
- *    read-add-write is race free; taps run as successive dispatches.
- *
- * Stats layout: [heads, nq, 4] = (row max, 1/row sum, row Σ p·g, unused).
+ * 1. `statsPartialWgsl` — for each (head, 64-row tile, 64-column tile) the row max, Σexp and
+ *    (backward only) Σ exp·g of that tile: the tiles of a row run in parallel;
+ * 2. `STATS_COMBINE_WGSL` — per (head, row) the online-softmax merge of its tiles into
+ *    (max, 1/Σexp, Σ p·g, 0);
+ * 3. `accumulateWgsl` — per 64×64 tile, Σ_heads p (scores recomputed, never stored), times
+ *    1/(total heads · δy·δx) for self maps (so upsampled rows still sum to 1) or 1/(total heads)
+ *    for cross maps, added into every upsampled output position of each (row, column) pair.
+ *    Within one tap every output position has exactly one source pair, so the plain
+ *    read-add-write is race free; taps are successive dispatches.
  *
  * @module
  */
-import { SCORES_TILE_WGSL } from "./scores_tile.wgsl.ts";
+import { ATTENTION_PARAMS_WGSL, scoreBlockWgsl } from "./attention_tile.wgsl.ts";
 
-/** WGSL declaration of the uniform block every attention kernel reads (16 u32 words). */
-export const ATTENTION_PARAMS_WGSL: string = /* wgsl */ `
-struct Params {
-  nq: u32, nk: u32, d: u32, heads: u32,
-  scale: f32, weight: f32, lh: u32, lw: u32,
-  dy: u32, dx: u32, out_h: u32, out_w: u32,
-  out_cols: u32, is_self: u32, head0: u32, pad0: u32,
-}
-@group(0) @binding(0) var<uniform> P: Params;
-`;
-
-/**
- * Row statistics pass; with `withGrad` it also reads the pooled map gradient `g` [nq, nk] and
- * stores Σ_b p[a,b]·g[a,b] per row (the softmax backward's row term).
- */
-export function rowStatsWgsl(withGrad: boolean): string {
+/** Rows of per-tile statistics: [heads, nq, col_tiles, 4] = (max, Σexp, Σexp·g, 0). */
+export function statsPartialWgsl(vec4: boolean, withGrad: boolean): string {
   return /* wgsl */ `
 ${ATTENTION_PARAMS_WGSL}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+${scoreBlockWgsl(vec4)}
+@group(0) @binding(3) var<storage, read_write> partial: array<vec4<f32>>;
 ${withGrad ? "@group(0) @binding(4) var<storage, read> g: array<f32>;" : ""}
-${SCORES_TILE_WGSL}
-var<workgroup> red_m: array<f32, 1024>; // [TILE rows][16 column lanes]
+var<workgroup> red_m: array<f32, 1024>; // [64 rows][16 column lanes]
 var<workgroup> red_l: array<f32, 1024>;
 var<workgroup> red_u: array<f32, 1024>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let h = wid.y;
-  let row0 = wid.x * TILE;
-  let tx = lid.x;
-  let ty = lid.y;
-  var m: array<f32, 4>;
-  var l: array<f32, 4>;
-  var u: array<f32, 4>;
-  for (var i = 0u; i < 4u; i++) { m[i] = NEG_BIG; }
-  let tiles = (P.nk + TILE - 1u) / TILE;
-  for (var ct = 0u; ct < tiles; ct++) {
-    let col0 = ct * TILE;
-    let s = score_tile(h * P.nq * P.d, h * P.nk * P.d, row0, col0, tx, ty);
-    for (var i = 0u; i < 4u; i++) {
-      var tmax = NEG_BIG;
-      for (var j = 0u; j < 4u; j++) {
-        if (col0 + tx + 16u * j < P.nk) { tmax = max(tmax, s[i * 4u + j] * P.scale); }
-      }
-      let m_new = max(m[i], tmax);
-      let rescale = exp(m[i] - m_new);
-      var sum = l[i] * rescale;
-      var dot = u[i] * rescale;
-      let row = min(row0 + ty + 16u * i, P.nq - 1u);
-      for (var j = 0u; j < 4u; j++) {
-        let col = col0 + tx + 16u * j;
-        if (col < P.nk) {
-          let e = exp(s[i * 4u + j] * P.scale - m_new);
-          sum += e;
-          ${withGrad ? "dot += e * g[row * P.nk + col];" : "_ = row;"}
-        }
-      }
-      m[i] = m_new;
-      l[i] = sum;
-      u[i] = dot;
-    }
+  let h = wid.z;
+  let row0 = wid.y * TILE;
+  let col0 = wid.x * TILE;
+  let rows = min(vec4<u32>(row0 + lid.y) + LANES, vec4<u32>(P.nq - 1u));
+  let cols_raw = vec4<u32>(col0 + lid.x) + LANES;
+  let col_ok = cols_raw < vec4<u32>(P.nk);
+  let cols = min(cols_raw, vec4<u32>(P.nk - 1u));
+  let s = score_block(h, rows, cols);
+  let neg = vec4<f32>(NEG_BIG);
+  let v0 = select(neg, s[0] * P.scale, col_ok.x);
+  let v1 = select(neg, s[1] * P.scale, col_ok.y);
+  let v2 = select(neg, s[2] * P.scale, col_ok.z);
+  let v3 = select(neg, s[3] * P.scale, col_ok.w);
+  let m = max(max(v0, v1), max(v2, v3));
+  let zero = vec4<f32>(0.0);
+  let e0 = select(zero, exp(v0 - m), col_ok.x);
+  let e1 = select(zero, exp(v1 - m), col_ok.y);
+  let e2 = select(zero, exp(v2 - m), col_ok.z);
+  let e3 = select(zero, exp(v3 - m), col_ok.w);
+  let l = e0 + e1 + e2 + e3;
+  ${
+    withGrad
+      ? `let gr = rows * P.nk;
+  let u = e0 * vec4<f32>(g[gr.x + cols.x], g[gr.y + cols.x], g[gr.z + cols.x], g[gr.w + cols.x])
+    + e1 * vec4<f32>(g[gr.x + cols.y], g[gr.y + cols.y], g[gr.z + cols.y], g[gr.w + cols.y])
+    + e2 * vec4<f32>(g[gr.x + cols.z], g[gr.y + cols.z], g[gr.z + cols.z], g[gr.w + cols.z])
+    + e3 * vec4<f32>(g[gr.x + cols.w], g[gr.y + cols.w], g[gr.z + cols.w], g[gr.w + cols.w]);`
+      : "let u = zero;"
   }
-  for (var i = 0u; i < 4u; i++) {
-    let slot = (ty + 16u * i) * 16u + tx;
-    red_m[slot] = m[i];
-    red_l[slot] = l[i];
-    red_u[slot] = u[i];
-  }
+  let slot = (vec4<u32>(lid.y) + LANES) * 16u + vec4<u32>(lid.x);
+  red_m[slot.x] = m.x; red_m[slot.y] = m.y; red_m[slot.z] = m.z; red_m[slot.w] = m.w;
+  red_l[slot.x] = l.x; red_l[slot.y] = l.y; red_l[slot.z] = l.z; red_l[slot.w] = l.w;
+  red_u[slot.x] = u.x; red_u[slot.y] = u.y; red_u[slot.z] = u.z; red_u[slot.w] = u.w;
   workgroupBarrier();
-  if (tx == 0u) {
-    for (var i = 0u; i < 4u; i++) {
-      let r = ty + 16u * i;
-      var mm = NEG_BIG;
-      for (var c = 0u; c < 16u; c++) { mm = max(mm, red_m[r * 16u + c]); }
-      var ll = 0.0;
-      var uu = 0.0;
-      for (var c = 0u; c < 16u; c++) {
-        let w = exp(red_m[r * 16u + c] - mm);
-        ll += red_l[r * 16u + c] * w;
-        uu += red_u[r * 16u + c] * w;
-      }
-      if (row0 + r < P.nq) {
-        let o = (h * P.nq + row0 + r) * 4u;
-        stats[o] = mm;
-        stats[o + 1u] = 1.0 / ll;
-        stats[o + 2u] = uu / ll;
-        stats[o + 3u] = 0.0;
-      }
+  let r = lid.y * 16u + lid.x;
+  if (r < TILE && row0 + r < P.nq) {
+    var mm = NEG_BIG;
+    for (var c = 0u; c < 16u; c++) { mm = max(mm, red_m[r * 16u + c]); }
+    var ll = 0.0;
+    var uu = 0.0;
+    for (var c = 0u; c < 16u; c++) {
+      let w = exp(red_m[r * 16u + c] - mm);
+      ll += red_l[r * 16u + c] * w;
+      uu += red_u[r * 16u + c] * w;
     }
+    partial[(h * P.nq + row0 + r) * P.col_tiles + wid.x] = vec4<f32>(mm, ll, uu, 0.0);
   }
 }
 `;
 }
 
-/** Accumulation pass: adds this tap's share of the mean map into `out` ([H·W, out_cols]). */
-export const ACCUMULATE_WGSL: string = /* wgsl */ `
+/** Merges the per-tile statistics into [heads, nq] × (max, 1/Σexp, Σ p·g, 0). */
+export const STATS_COMBINE_WGSL: string = /* wgsl */ `
 ${ATTENTION_PARAMS_WGSL}
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
+@group(0) @binding(1) var<storage, read> partial: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> stats: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) li: u32,
+) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + li;
+  if (i >= P.heads * P.nq) { return; }
+  let base = i * P.col_tiles;
+  var m = NEG_BIG;
+  for (var t = 0u; t < P.col_tiles; t++) { m = max(m, partial[base + t].x); }
+  var l = 0.0;
+  var u = 0.0;
+  for (var t = 0u; t < P.col_tiles; t++) {
+    let p = partial[base + t];
+    let w = exp(p.x - m);
+    l += p.y * w;
+    u += p.z * w;
+  }
+  stats[i] = vec4<f32>(m, 1.0 / l, u / l, 0.0);
+}
+`;
+
+/** Adds one tap's share of the mean map into `out` ([H·W, out_cols]). */
+export function accumulateWgsl(vec4: boolean): string {
+  return /* wgsl */ `
+${ATTENTION_PARAMS_WGSL}
+${scoreBlockWgsl(vec4)}
+@group(0) @binding(3) var<storage, read> stats: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-${SCORES_TILE_WGSL}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let row0 = wid.y * TILE;
   let col0 = wid.x * TILE;
-  let tx = lid.x;
-  let ty = lid.y;
-  var acc: array<f32, 16>;
+  let rows_raw = vec4<u32>(row0 + lid.y) + LANES;
+  let cols_raw = vec4<u32>(col0 + lid.x) + LANES;
+  let rows = min(rows_raw, vec4<u32>(P.nq - 1u));
+  let cols = min(cols_raw, vec4<u32>(P.nk - 1u));
+  var acc = mat4x4<f32>();
   for (var h = 0u; h < P.heads; h++) {
-    let s = score_tile(h * P.nq * P.d, h * P.nk * P.d, row0, col0, tx, ty);
-    for (var i = 0u; i < 4u; i++) {
-      let row = min(row0 + ty + 16u * i, P.nq - 1u);
-      let o = (h * P.nq + row) * 4u;
-      let mx = stats[o];
-      let inv = stats[o + 1u];
-      for (var j = 0u; j < 4u; j++) {
-        acc[i * 4u + j] += exp(s[i * 4u + j] * P.scale - mx) * inv;
-      }
-    }
+    let s = score_block(h, rows, cols);
+    let sr = vec4<u32>(h * P.nq) + rows;
+    let st0 = stats[sr.x];
+    let st1 = stats[sr.y];
+    let st2 = stats[sr.z];
+    let st3 = stats[sr.w];
+    let m = vec4<f32>(st0.x, st1.x, st2.x, st3.x);
+    let inv = vec4<f32>(st0.y, st1.y, st2.y, st3.y);
+    acc[0] += exp(s[0] * P.scale - m) * inv;
+    acc[1] += exp(s[1] * P.scale - m) * inv;
+    acc[2] += exp(s[2] * P.scale - m) * inv;
+    acc[3] += exp(s[3] * P.scale - m) * inv;
   }
   for (var i = 0u; i < 4u; i++) {
-    let a = row0 + ty + 16u * i;
+    let a = rows_raw[i];
     if (a >= P.nq) { continue; }
     let ay = a / P.lw;
     let ax = a % P.lw;
     for (var j = 0u; j < 4u; j++) {
-      let b = col0 + tx + 16u * j;
+      let b = cols_raw[j];
       if (b >= P.nk) { continue; }
-      let v = acc[i * 4u + j] * P.weight;
+      let v = acc[j][i] * P.weight;
       let by = b / P.lw;
       let bx = b % P.lw;
       for (var uy = 0u; uy < P.dy; uy++) {
         for (var ux = 0u; ux < P.dx; ux++) {
-          let orow = (ay * P.dy + uy) * P.out_w + ax * P.dx + ux;
+          let orow = ((ay * P.dy + uy) * P.out_w + ax * P.dx + ux) * P.out_cols;
           if (P.is_self == 0u) {
-            out[orow * P.out_cols + b] += v;
+            out[orow + b] += v;
           } else {
             for (var vy = 0u; vy < P.dy; vy++) {
-              for (var vx = 0u; vx < P.dx; vx++) {
-                let ocol = (by * P.dy + vy) * P.out_w + bx * P.dx + vx;
-                out[orow * P.out_cols + ocol] += v;
-              }
+              let ocol = orow + (by * P.dy + vy) * P.out_w + bx * P.dx;
+              for (var vx = 0u; vx < P.dx; vx++) { out[ocol + vx] += v; }
             }
           }
         }
@@ -171,3 +169,4 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }
 `;
+}

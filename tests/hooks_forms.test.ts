@@ -188,7 +188,9 @@ function meanProbs(
         const row = new Float64Array(nk);
         for (let j = 0; j < nk; j++) {
           let s = 0;
-          for (let c = 0; c < D; c++) s += q[((b * H + h) * nq + i) * D + c] * k[((b * H + h) * nk + j) * D + c];
+          for (let c = 0; c < D; c++) {
+            s += q[((b * H + h) * nq + i) * D + c] * k[((b * H + h) * nk + j) * D + c];
+          }
           row[j] = s * scale + (bias ? bias[((b * H + h) * nq + i) * nk + j] : 0);
         }
         const mx = Math.max(...row);
@@ -283,7 +285,10 @@ for (const form of ["bmm", "sdpa", "mha", "attention23"] as const) {
           o += CT;
         }
       }
-      const ref = await run(m, { sample: [sample, [B, N, C]], encoder_hidden_states: [fewer, [B, L - 1, CT]] });
+      const ref = await run(m, {
+        sample: [sample, [B, N, C]],
+        encoder_hidden_states: [fewer, [B, L - 1, CT]],
+      });
       close(masked.out.data, ref.out.data, 1e-4, "masked key");
     });
 
@@ -300,7 +305,14 @@ for (const form of ["bmm", "sdpa", "mha", "attention23"] as const) {
       });
       const tap = taps[0];
       const sv = tap.scaleOutput ? out[tap.scaleOutput].data[0] : undefined;
-      const ref = meanProbs(out[tap.q!].data, out[tap.k!].data, N, N, resolveScale(tap, D, sv), bias);
+      const ref = meanProbs(
+        out[tap.q!].data,
+        out[tap.k!].data,
+        N,
+        N,
+        resolveScale(tap, D, sv),
+        bias,
+      );
       close(out[tap.probs!].data, ref, 1e-5, "biased probs");
     });
 

@@ -93,7 +93,14 @@ Deno.test("proto: hand-encoded bytes decode as expected (incl. unpacked floats)"
   const f2 = [0x00, 0x00, 0x00, 0x40];
   const nodeBytes = [0x0a, 1, 0x61, 0x12, 1, 0x62, 0x22, 4, ...new TextEncoder().encode("Relu")];
   const tensorBytes = [0x08, 2, 0x10, 1, 0x25, ...f1, 0x25, ...f2, 0x42, 1, 0x63];
-  const graphBytes = [0x0a, nodeBytes.length, ...nodeBytes, 0x2a, tensorBytes.length, ...tensorBytes];
+  const graphBytes = [
+    0x0a,
+    nodeBytes.length,
+    ...nodeBytes,
+    0x2a,
+    tensorBytes.length,
+    ...tensorBytes,
+  ];
   const opset = [0x0a, 0, 0x10, 17];
   const bytes = concat([0x08, 8, 0x3a, graphBytes.length, ...graphBytes, 0x42, 4, ...opset]);
   const m = decodeModel(bytes, "hand.onnx");
@@ -166,7 +173,10 @@ Deno.test("proto: re-encoded model runs in onnxruntime-web with the same outputs
     inputs: [valueInfo("x", [2, 3]), valueInfo("flag", [], DataType.BOOL)],
     outputs: [valueInfo("y", [2, 3])],
     nodes: [
-      node("If", ["flag"], ["b"], { then_branch: branch("t", "Mul"), else_branch: branch("e", "Sub") }),
+      node("If", ["flag"], ["b"], {
+        then_branch: branch("t", "Mul"),
+        else_branch: branch("e", "Sub"),
+      }),
       node("Softmax", ["b"], ["y"], { axis: -1 }),
     ],
     initializers: [initializer("w", [3], [0.5, -1, 2])],

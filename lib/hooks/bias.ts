@@ -38,7 +38,9 @@ function addBiasInput(e: GraphEdit, core: AttentionCore, elemType: number): stri
 function findCurrent(model: Model, original: NodeProto): NodeProto {
   // Cores may come from an earlier decode of the same file: match by first output name.
   const n = model.graph.node.find((x) => x === original) ??
-    model.graph.node.find((x) => x.output[0] === original.output[0] && x.opType === original.opType);
+    model.graph.node.find((x) =>
+      x.output[0] === original.output[0] && x.opType === original.opType
+    );
   if (!n) {
     throw new AttnkitError("cores", `node "${original.output[0]}" is not in this model`);
   }
@@ -71,7 +73,14 @@ export function biasAttention(
             `core ${core.index}: head count unknown, cannot add a per-head bias; pass { heads }`,
           );
         }
-        const s4 = emit(e, "Reshape", [s, unfoldShape(e, s, core.heads, base, sm)], `${base}/s4`, {}, sm);
+        const s4 = emit(
+          e,
+          "Reshape",
+          [s, unfoldShape(e, s, core.heads, base, sm)],
+          `${base}/s4`,
+          {},
+          sm,
+        );
         const a = emit(e, "Add", [s4, bias], `${base}/biased`, {}, sm);
         const back = emit(e, "Shape", [s], `${base}/s_shape`, {}, sm);
         biased = emit(e, "Reshape", [a, back], `${base}/scores`, {}, sm);

@@ -65,7 +65,10 @@ export function emit(
   before?: NodeProto,
 ): string {
   const out = freshName(e, base);
-  e.added.push({ node: node(op, inputs, [out], attrs, { name: freshName(e, `${out}/${op}`) }), before });
+  e.added.push({
+    node: node(op, inputs, [out], attrs, { name: freshName(e, `${out}/${op}`) }),
+    before,
+  });
   return out;
 }
 
@@ -149,12 +152,19 @@ export function unfoldShape(
 ): string {
   if (e.opset < 10) throw new AttnkitError("model", `opset ${e.opset} < 10 is not supported`);
   const shape = emit(e, "Shape", [t], `${base}/shape`, {}, before);
-  const tail = emit(e, "Slice", [
-    shape,
-    int64Const(e, `${base}/one`, [1]),
-    int64Const(e, `${base}/three`, [3]),
-    int64Const(e, `${base}/zero`, [0]),
-  ], `${base}/tail`, {}, before);
+  const tail = emit(
+    e,
+    "Slice",
+    [
+      shape,
+      int64Const(e, `${base}/one`, [1]),
+      int64Const(e, `${base}/three`, [3]),
+      int64Const(e, `${base}/zero`, [0]),
+    ],
+    `${base}/tail`,
+    {},
+    before,
+  );
   const lead = int64Const(e, `${base}/lead`, [-1, heads]);
   return emit(e, "Concat", [lead, tail], `${base}/unfold_shape`, { axis: 0 }, before);
 }

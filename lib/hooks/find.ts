@@ -172,7 +172,11 @@ function scaleStep(
       return { next: data, constant: p.opType === "Mul" ? c[0] : 1 / c[0] };
     }
     if (isShapeDerived(ctx, fac) && !isShapeDerived(ctx, data)) {
-      return { next: data, constant: 1, factor: { tensor: fac, power: p.opType === "Mul" ? 1 : -1 } };
+      return {
+        next: data,
+        constant: 1,
+        factor: { tensor: fac, power: p.opType === "Mul" ? 1 : -1 },
+      };
     }
   }
   return undefined;
@@ -262,7 +266,9 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
   // Softmax output must feed MatMul(·, V) (possibly through a Cast).
   const probs = sm.output[0];
   let users = ctx.consumers.get(probs) ?? [];
-  if (users.length === 1 && users[0].opType === "Cast") users = ctx.consumers.get(users[0].output[0]) ?? [];
+  if (users.length === 1 && users[0].opType === "Cast") {
+    users = ctx.consumers.get(users[0].output[0]) ?? [];
+  }
   const pv = users.find((u) => u.opType === "MatMul" && (u.domain ?? "") === "");
   if (!pv) return "Softmax output does not feed a MatMul with V";
   const pvLeft = ctx.producers.get(pv.input[0]);
@@ -342,7 +348,9 @@ function matchMha(ctx: Ctx, n: NodeProto): Omit<AttentionCore, "index" | "kind">
   const heads = intAttr(n, "num_heads");
   if (k === "" || v === "") return "packed QKV input (no separate key/value) is not supported";
   const qRank = staticShape(ctx.g, q)?.length;
-  if (qRank !== undefined && qRank !== 3) return `query of rank ${qRank}: packed layouts unsupported`;
+  if (qRank !== undefined && qRank !== 3) {
+    return `query of rank ${qRank}: packed layouts unsupported`;
+  }
   const kRank = staticShape(ctx.g, k)?.length;
   if (kRank === 5) return "packed KV input is not supported";
   if (intAttr(n, "unidirectional")) return "unidirectional (causal) MultiHeadAttention";
@@ -398,7 +406,9 @@ function inputDependencies(g: GraphProto, order: NodeProto[]): Map<string, Set<s
   const empty = new Set<string>();
   for (const n of order) {
     let acc: Set<string> | undefined;
-    for (const i of n.input) {
+    // Shapes are not data: a cross-attention K reshaped with the latent batch size stays cross.
+    const shapeOnly = n.opType === "Shape" || n.opType === "Size";
+    for (const i of shapeOnly ? [] : n.input) {
       const d = deps.get(i);
       if (!d || d.size === 0) continue;
       if (!acc) acc = d;
@@ -461,7 +471,10 @@ export function scanAttention(
   const conditioning = new Set(opts.conditioning ?? dataInputs.filter((x) => CONDITIONING.test(x)));
   for (const c of opts.conditioning ?? []) {
     if (!dataInputs.includes(c)) {
-      throw new AttnkitError("conditioning", `"${c}" is not a graph input (${dataInputs.join(", ")})`);
+      throw new AttnkitError(
+        "conditioning",
+        `"${c}" is not a graph input (${dataInputs.join(", ")})`,
+      );
     }
   }
   const cores = found.map((c, index): AttentionCore => {

@@ -68,7 +68,13 @@ export function fusedBiasInput(core: AttentionCore): string | undefined {
   return b ? b : undefined;
 }
 
-function scaledScores(e: GraphEdit, core: AttentionCore, q: string, k: string, base: string): string {
+function scaledScores(
+  e: GraphEdit,
+  core: AttentionCore,
+  q: string,
+  k: string,
+  base: string,
+): string {
   const kt = emit(e, "Transpose", [k], `${base}/kT`, { perm: [0, 1, 3, 2] });
   let s = emit(e, "MatMul", [q, kt], `${base}/scores`);
   if (core.scale !== undefined) {

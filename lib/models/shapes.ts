@@ -130,7 +130,10 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       return tensor(out.dims as number[], (out.data as Float32Array).slice());
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false);
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
+    },
+    gradient(latents, timestep, context, tapGrads) {
+      return denoiser.gradient(latents, timestep, context, tapGrads);
     },
     async decode(latents: Tensor): Promise<Tensor> {
       const res = await decoder.run({

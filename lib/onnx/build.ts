@@ -73,7 +73,11 @@ export function attribute(name: string, value: AttrValue): AttributeProto {
   if (Array.isArray(value)) {
     const arr = value as readonly unknown[];
     if (arr.every((x) => typeof x === "string")) {
-      return { name, type: AttributeType.STRINGS, strings: arr.map((x) => utf8.encode(x as string)) };
+      return {
+        name,
+        type: AttributeType.STRINGS,
+        strings: arr.map((x) => utf8.encode(x as string)),
+      };
     }
     if (arr.every((x) => typeof x === "bigint" || (typeof x === "number" && Number.isInteger(x)))) {
       return { name, type: AttributeType.INTS, ints: arr.map((x) => BigInt(x as number | bigint)) };

@@ -228,7 +228,10 @@ export function constantNumbers(graph: GraphProto, name: string): number[] | und
  * element computed at run time (e.g. from `Shape(x)`) is `undefined`; the whole result is
  * `undefined` when even the length cannot be known.
  */
-export function partialConstant(graph: GraphProto, name: string): (number | undefined)[] | undefined {
+export function partialConstant(
+  graph: GraphProto,
+  name: string,
+): (number | undefined)[] | undefined {
   const producers = producerMap(graph);
   const go = (t: string, depth: number): (number | undefined)[] | undefined => {
     if (depth > 32) return undefined;

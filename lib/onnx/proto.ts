@@ -501,7 +501,14 @@ function readNode(r: Reader, end: number): NodeProto {
 
 function readGraphAt(r: Reader, end: number): GraphProto {
   const e = r.lenEnd(end, "GraphProto");
-  const g: GraphProto = { name: "", node: [], initializer: [], input: [], output: [], valueInfo: [] };
+  const g: GraphProto = {
+    name: "",
+    node: [],
+    initializer: [],
+    input: [],
+    output: [],
+    valueInfo: [],
+  };
   const M = "GraphProto";
   fields(r, e, M, (f, w) => {
     switch (f) {

@@ -14,7 +14,10 @@ import type { Model } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
-import type { AttentionTap } from "../attention/types.ts";
+import type { AttentionTap, TapGrad } from "../attention/types.ts";
+import { vjpGraph } from "../onnx/autodiff/vjp.ts";
+import { biasAttention } from "../hooks/bias.ts";
+import type { AttentionBias } from "./model.ts";
 
 /** Input and output names of a denoiser graph. */
 export interface DenoiserIo {
@@ -28,12 +31,27 @@ export interface DenoiserIo {
 export interface Denoiser {
   /** The taps' descriptions, one per attention core, in graph order. */
   readonly taps: readonly TapInfo[];
-  /** Runs the graph once. */
-  run(latents: Tensor, timestep: number, context: Tensor, wantTaps: boolean): Promise<{
+  /**
+   * Runs the graph once. With a `bias` (one entry per tap, see {@link AttentionBias}) it runs a
+   * second graph with a bias input per attention core, built on first use, so a model that is
+   * never steered pays nothing for it.
+   */
+  run(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    wantTaps: boolean,
+    bias?: AttentionBias,
+  ): Promise<{
     out: Tensor;
     taps?: AttentionTap[][];
   }>;
-  /** Releases the session. */
+  /**
+   * dL/dlatents by reverse mode through the graph (a VJP graph built on first use), given
+   * dL/dq and dL/dk of every tap for every batch item (as {@link run} returned them).
+   */
+  gradient(latents: Tensor, timestep: number, context: Tensor, tapGrads: readonly TapGrad[][]): Promise<Tensor>;
+  /** Releases the session(s). */
   release(): Promise<void>;
 }
 
@@ -80,19 +98,60 @@ export async function loadDenoiser(
   const cores = findAttention(graph, { conditioning: [io.context] });
   const tapped = tapAttention(graph, cores, { qk: true });
   const session: Session = await createSession(encodeModel(tapped.model), { ...opts, source });
-  const tapNames = tapped.taps.flatMap((t) => [t.q!, t.k!]);
+  const tapNames = tapped.taps.flatMap((t) => [t.q!, t.k!, ...(t.scaleOutput ? [t.scaleOutput] : [])]);
+  // q is rescaled by `fixes[i]` before it reaches accumulateMaps (models whose scale is not 1/√d).
+  const fixes: number[] = tapped.taps.map(() => 1);
+  let vjp: { session: Session; cot: string[]; out: string } | undefined;
+  // The steering graph: the tapped graph plus one bias input per core (tap j's is `inputs[j]`).
+  let biased: { session: Session; inputs: string[] } | undefined;
+  const biasFeeds = async (bias: AttentionBias): Promise<[Session, Record<string, OrtTensor>]> => {
+    check(
+      bias.length === tapped.taps.length,
+      "bias",
+      `expected one entry per attention core (${tapped.taps.length}), got ${bias.length}`,
+    );
+    if (!biased) {
+      const built = biasAttention(tapped.model, cores);
+      biased = {
+        session: await createSession(encodeModel(built.model), {
+          ...opts,
+          source: `${source} (bias)`,
+        }),
+        inputs: tapped.taps.map((t) => built.biasInputs[t.core]),
+      };
+    }
+    const feeds: Record<string, OrtTensor> = {};
+    bias.forEach((b, j) => {
+      if (b) {
+        const want = "[B, heads, Nq, Nk] (broadcastable)";
+        check(b.shape.length === 4, `bias[${j}]`, `expected ${want}, got [${b.shape}]`);
+        expectFinite(b, `bias[${j}]`);
+      }
+      feeds[biased!.inputs[j]] = b
+        ? new ort.Tensor("float32", b.data, [...b.shape])
+        : new ort.Tensor("float32", new Float32Array(1), [1, 1, 1, 1]);
+    });
+    return [biased.session, feeds];
+  };
+  const feedsOf = (latents: Tensor, timestep: number, context: Tensor): Record<string, OrtTensor> => ({
+    [io.sample]: new ort.Tensor("float32", latents.data, [...latents.shape]),
+    [io.timestep]: timestepTensor(graph, io.timestep, timestep, latents.shape[0]),
+    [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
+  });
   return {
     taps: tapped.taps,
-    async run(latents, timestep, context, wantTaps) {
+    async run(latents, timestep, context, wantTaps, bias) {
       expectFinite(latents, "latents");
       const [b, , lh, lw] = latents.shape;
-      const feeds: Record<string, OrtTensor> = {
-        [io.sample]: new ort.Tensor("float32", latents.data, [...latents.shape]),
-        [io.timestep]: timestepTensor(graph, io.timestep, timestep, b),
-        [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
-      };
+      const feeds = feedsOf(latents, timestep, context);
       const fetches = wantTaps ? [io.output, ...tapNames] : [io.output];
-      const res = await session.run(feeds, fetches);
+      let use = session;
+      if (bias && bias.some((x) => x)) {
+        const [s, extra] = await biasFeeds(bias);
+        use = s;
+        Object.assign(feeds, extra);
+      }
+      const res = await use.run(feeds, fetches);
       const outT = res[io.output];
       const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
       if (!wantTaps) return { out };
@@ -103,8 +162,10 @@ export async function loadDenoiser(
         const [, , n, d] = res[tap.q!].dims as number[];
         const size = layerSize(n, [lh, lw]);
         // accumulateMaps assumes 1/√d; fold any other scale into q.
-        const scale = resolveScale(tap, d);
+        const scaleValue = tap.scaleOutput ? floatData(res[tap.scaleOutput], tap.scaleOutput)[0] : undefined;
+        const scale = resolveScale(tap, d, scaleValue);
         const fix = scale * Math.sqrt(d);
+        fixes[tapped.taps.indexOf(tap)] = fix;
         for (let i = 0; i < b; i++) {
           let q = qs[i];
           if (Math.abs(fix - 1) > 1e-6) q = tensor(q.shape, q.data.map((x) => x * fix));
@@ -113,8 +174,41 @@ export async function loadDenoiser(
       }
       return { out, taps: items };
     },
+    async gradient(latents, timestep, context, tapGrads) {
+      const b = latents.shape[0];
+      check(tapGrads.length === b, "tapGrads", `expected one list per batch item (${b}), got ${tapGrads.length}`);
+      if (!vjp) {
+        const names = tapped.taps.flatMap((t) => [t.q!, t.k!]);
+        const built = vjpGraph(tapped.model, { wrt: [io.sample], taps: names });
+        vjp = {
+          session: await createSession(encodeModel(built.model), { ...opts, source: `${source} (VJP)` }),
+          cot: built.cotangentInputs,
+          out: built.gradOutputs[0],
+        };
+      }
+      const feeds = feedsOf(latents, timestep, context);
+      tapped.taps.forEach((tap, j) => {
+        for (const [which, name] of [["dq", vjp!.cot[2 * j]], ["dk", vjp!.cot[2 * j + 1]]] as const) {
+          const first = tapGrads[0][j][which];
+          const per = first.data.length;
+          const data = new Float32Array(per * b);
+          for (let i = 0; i < b; i++) {
+            const g = tapGrads[i][j][which];
+            check(g.data.length === per, `tapGrads[${i}][${j}].${which}`, `expected ${per} values, got ${g.data.length}`);
+            const f = which === "dq" ? fixes[j] : 1;
+            for (let p = 0; p < per; p++) data[i * per + p] = g.data[p] * f;
+          }
+          feeds[name] = new ort.Tensor("float32", data, [b, ...first.shape]);
+        }
+      });
+      const res = await vjp.session.run(feeds, [vjp.out]);
+      const g = res[vjp.out];
+      return tensor(g.dims as number[], floatData(g, vjp.out).slice());
+    },
     async release() {
       await session.release();
+      if (vjp) await vjp.session.release();
+      if (biased) await biased.session.release();
     },
   };
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Tensor } from "../tensor.ts";
-import type { AttentionTap } from "../attention/types.ts";
+import type { AttentionTap, TapGrad } from "../attention/types.ts";
 import type { PromptTokenizer } from "../prompt/types.ts";
 
 /** What a pipeline needs to know about a model. */
@@ -39,6 +39,22 @@ export interface DenoiseResult {
   taps?: AttentionTap[][];
 }
 
+/**
+ * An additive bias on the pre-softmax attention scores, one entry per attention core in the order
+ * of the taps (graph order); each tensor broadcasts to `[B, heads, Nq, Nk]` (e.g. `[1, 1, Nq, Nk]`
+ * for every item and head), and a missing entry means no bias on that core. Zeros change nothing;
+ * −1e4 on a key column removes that key.
+ */
+export type AttentionBias = readonly (Tensor | null | undefined)[];
+
+/** Options of {@link DiffusionModel.denoise}. */
+export interface DenoiseOptions {
+  /** Return the attention taps. */
+  taps?: boolean;
+  /** Attention steering: an additive score bias per core (see {@link AttentionBias}). */
+  bias?: AttentionBias;
+}
+
 /** A loaded text-to-image diffusion model. */
 export interface DiffusionModel {
   /** Static facts. */
@@ -52,8 +68,13 @@ export interface DiffusionModel {
     latents: Tensor,
     timestep: number,
     context: Tensor,
-    opts?: { taps?: boolean },
+    opts?: DenoiseOptions,
   ): Promise<DenoiseResult>;
+  /**
+   * dL/dlatents through the denoiser, given dL/dq and dL/dk of every tap of every batch item
+   * (reverse mode over the ONNX graph; same inputs as the {@link denoise} call that gave the taps).
+   */
+  gradient(latents: Tensor, timestep: number, context: Tensor, tapGrads: readonly TapGrad[][]): Promise<Tensor>;
   /** Latents `[B, C, h, w]` (already divided by the scale factor) to images `[B, 3, H, W]` in [0, 1]. */
   decode(latents: Tensor): Promise<Tensor>;
   /** Releases sessions. */

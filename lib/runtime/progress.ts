@@ -11,8 +11,8 @@ export interface Progress {
   finish(): void;
 }
 
-/** A progress bar labelled `label`; `force` prints even when stderr is not a terminal. */
-export function progressBar(label: string, total: number, force = false): Progress {
+/** A step-count progress bar labelled `label`; `force` prints even when stderr is not a terminal. */
+export function stepProgress(label: string, total: number, force = false): Progress {
   const on = force || Deno.stderr.isTerminal();
   const enc = new TextEncoder();
   const t0 = performance.now();

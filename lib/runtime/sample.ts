@@ -14,7 +14,7 @@ import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
 import { cfg } from "../samplers/guidance.ts";
 import type { DiffusionModel } from "./model.ts";
-import { progressBar } from "./progress.ts";
+import { stepProgress } from "./progress.ts";
 
 /** What `onStep` sees after the denoiser ran at step `step`. */
 export interface StepEvent {
@@ -125,7 +125,7 @@ export async function sampleLatents(
   const condContext = repeatBatch(cond, n);
   let x = initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
   const ts = sampler.timesteps();
-  const bar = progressBar(opts.label ?? "sampling", ts.length, opts.progress);
+  const bar = stepProgress(opts.label ?? "sampling", ts.length, opts.progress);
   for (let i = 0; i < ts.length; i++) {
     const base = {
       step: i,

@@ -14,8 +14,14 @@
  *    or with fewer than `minCore` interior pixels are fragments, folded into the region they touch
  *    or dropped as speckles. Touching objects of one colour stay one instance: the detector
  *    separates objects only where background shows between them;
- * 4. class (detect_shape.ts): the best IoU between the region and each class's template fitted
- *    isotropically to its box.
+ * 4. class (detect_shape.ts): template matching. Each class's template is fitted isotropically
+ *    to the region (by box width, box height, area) and refined; the score is the soft IoU between
+ *    the region's soft objectness (α around it) and the template's coverage seen through a
+ *    Gaussian blur, the blur tried at a few levels (detect_templates.ts). A sharp render is matched
+ *    at blur 0; a decoder's soft output at the blur its edges show. The best class wins;
+ * 5. colour drift: two touching regions of neighbouring hues (red–orange, orange–yellow) are
+ *    merged when their union fits a shape better than the parts fit theirs, so one object whose
+ *    colour drifts across a hue boundary is one instance while two touching objects are not.
  *
  * The colour reported for an instance is re-decided from the α-weighted mean chroma of its pixels,
  * which is steadier under a generated image's colour drift than any single pixel.
@@ -26,13 +32,9 @@ import { check } from "../errors.ts";
 import { estimateBackground } from "./detect_background.ts";
 import { chromaOf, NO_COLOUR, unmix } from "./detect_colour.ts";
 import { segmentRegions } from "./detect_segment.ts";
-import {
-  classifyShape,
-  type ComponentShape,
-  type ShapeScore,
-} from "./detect_shape.ts";
+import { classifyShape, type ComponentShape, type ShapeScore } from "./detect_shape.ts";
 import { SCENE_SIZE } from "./scene.ts";
-import { COLOUR_RGB, COLOURS, type ColourName, type ShapeClass } from "./world.ts";
+import { COLOUR_RGB, type ColourName, COLOURS, type ShapeClass } from "./world.ts";
 
 /** One detected object. */
 export interface Instance {
@@ -46,9 +48,9 @@ export interface Instance {
   mask: Uint8Array;
   /** Pixel count of the mask. */
   area: number;
-  /** IoU of the best class template with the mask, in [0, 1]. */
+  /** (Soft) IoU of the best class template with the region, in [0, 1]: how well `cls` fits. */
   clsScore: number;
-  /** Every class's template IoU, best first (the runner-up tells how sure `cls` is). */
+  /** Every class's template score, best first (the runner-up tells how sure `cls` is). */
   scores: ShapeScore[];
 }
 
@@ -111,23 +113,71 @@ function colourOfRegion(
   return best;
 }
 
+/** Chroma-plane angle between two palette colours, radians. */
+function hueGap(a: number, b: number): number {
+  const [ax, ay] = PALETTE_CHROMA[a], [bx, by] = PALETTE_CHROMA[b];
+  const d = Math.abs(Math.atan2(ay, ax) - Math.atan2(by, bx));
+  return Math.min(d, 2 * Math.PI - d);
+}
+
 /**
- * Soft objectness around one region: α toward the region's colour on its own pixels and on nearby
- * pixels no region claims (its anti-aliased or blurred rim), 0 on other regions' pixels.
+ * Palette colours close enough in hue for a decoder's colour drift to cross between them within
+ * one object (red–orange and orange–yellow; every other pair is over 50° apart).
+ */
+const DRIFT_GAP = (40 * Math.PI) / 180;
+
+/** One candidate object: its pixels and the palette colours its pixels were labelled with. */
+interface Part {
+  pixels: number[];
+  colours: number[];
+}
+
+function shapeOf(pixels: readonly number[]): ComponentShape {
+  const n = SCENE_SIZE;
+  const mask = new Uint8Array(n * n);
+  let x0 = n, y0 = n, x1 = 0, y1 = 0;
+  for (const i of pixels) {
+    mask[i] = 1;
+    const x = i % n, y = (i - x) / n;
+    x0 = Math.min(x0, x);
+    y0 = Math.min(y0, y);
+    x1 = Math.max(x1, x + 1);
+    y1 = Math.max(y1, y + 1);
+  }
+  return { mask, box: [x0, y0, x1, y1], area: pixels.length };
+}
+
+/**
+ * Soft objectness around one part: α on its own pixels and on nearby pixels no part claims whose
+ * colour is one of the part's (its anti-aliased or blurred rim), 0 on other parts' pixels.
  */
 function softOf(
-  id: number,
-  colourIndex: number,
+  part: Part,
   owner: Int32Array,
   unmixed: { colour: Uint8Array; alpha: Float32Array },
 ): Float32Array {
   const soft = new Float32Array(owner.length);
+  for (const i of part.pixels) soft[i] = Math.min(1, unmixed.alpha[i]);
   for (let i = 0; i < owner.length; i++) {
-    if (owner[i] === id || (owner[i] < 0 && unmixed.colour[i] === colourIndex)) {
+    if (owner[i] < 0 && part.colours.includes(unmixed.colour[i])) {
       soft[i] = Math.min(1, unmixed.alpha[i]);
     }
   }
   return soft;
+}
+
+function touching(a: Part, owner: Int32Array, idB: number): boolean {
+  const n = SCENE_SIZE;
+  for (const i of a.pixels) {
+    const x = i % n, y = (i - x) / n;
+    for (let dy = -1; dy <= 1; dy++) {
+      for (let dx = -1; dx <= 1; dx++) {
+        const xx = x + dx, yy = y + dy;
+        if (xx >= 0 && yy >= 0 && xx < n && yy < n && owner[yy * n + xx] === idB) return true;
+      }
+    }
+  }
+  return false;
 }
 
 /** Detects the shapes in a 64×64 RGB image (interleaved bytes, row-major). */
@@ -146,40 +196,62 @@ export function detect(rgb: Uint8Array, opts: DetectOptions = {}): Instance[] {
 
   const background = estimateBackground(rgb);
   const unmixed = unmix(rgb, background);
-  const { colour, alpha } = unmixed;
   const colourMap = new Uint8Array(n * n).fill(NO_COLOUR);
-  for (let i = 0; i < n * n; i++) if (alpha[i] >= o.alpha) colourMap[i] = colour[i];
-  const regions = segmentRegions(colourMap, { minArea: o.minArea, minCore: o.minCore });
+  for (let i = 0; i < n * n; i++) if (unmixed.alpha[i] >= o.alpha) colourMap[i] = unmixed.colour[i];
+  const parts: Part[] = segmentRegions(colourMap, { minArea: o.minArea, minCore: o.minCore })
+    .map((r) => ({ pixels: r.pixels, colours: [r.colour] }));
 
-  const shapes = regions.map((reg) => {
-    const mask = new Uint8Array(n * n);
-    let x0 = n, y0 = n, x1 = 0, y1 = 0;
-    for (const i of reg.pixels) {
-      mask[i] = 1;
-      const x = i % n, y = (i - x) / n;
-      x0 = Math.min(x0, x);
-      y0 = Math.min(y0, y);
-      x1 = Math.max(x1, x + 1);
-      y1 = Math.max(y1, y + 1);
-    }
-    const box: [number, number, number, number] = [x0, y0, x1, y1];
-    return { mask, box, area: reg.pixels.length };
-  });
   const owner = new Int32Array(n * n).fill(-1);
-  regions.forEach((reg, k) => reg.pixels.forEach((i) => (owner[i] = k)));
-  return regions.map((reg, k) => {
-    const { mask, box } = shapes[k];
-    const scores = o.match === "soft"
-      ? classifyShape({ ...shapes[k], soft: softOf(k, reg.colour, owner, unmixed) })
-      : classifyShape(shapes[k]);
+  const own = () => {
+    owner.fill(-1);
+    parts.forEach((p, k) => p.pixels.forEach((i) => (owner[i] = k)));
+  };
+  const classify = (p: Part): ShapeScore[] =>
+    o.match === "soft"
+      ? classifyShape({ ...shapeOf(p.pixels), soft: softOf(p, owner, unmixed) })
+      : classifyShape(shapeOf(p.pixels));
+  own();
+  const scores = parts.map(classify);
+
+  // Colour drift can split one object into touching parts of neighbouring hues. Merge such a pair
+  // when the union fits some shape better than its parts fit theirs (area-weighted); two real
+  // objects of neighbouring colours that touch fit worse merged, so they stay apart.
+  for (let merged = true; merged;) {
+    merged = false;
+    for (let a = 0; a < parts.length && !merged; a++) {
+      for (let b = a + 1; b < parts.length && !merged; b++) {
+        const pa = parts[a], pb = parts[b];
+        const close = pa.colours.some((ca) => pb.colours.some((cb) => hueGap(ca, cb) < DRIFT_GAP));
+        if (!close || !touching(pa, owner, b)) continue;
+        const union: Part = {
+          pixels: [...pa.pixels, ...pb.pixels],
+          colours: [...new Set([...pa.colours, ...pb.colours])],
+        };
+        const u = classify(union);
+        const partsFit =
+          (scores[a][0].iou * pa.pixels.length + scores[b][0].iou * pb.pixels.length) /
+          (pa.pixels.length + pb.pixels.length);
+        if (u[0].iou <= partsFit) continue;
+        parts.splice(b, 1);
+        parts[a] = union;
+        scores.splice(b, 1);
+        scores[a] = u;
+        own();
+        merged = true;
+      }
+    }
+  }
+
+  return parts.map((p, k) => {
+    const { mask, box } = shapeOf(p.pixels);
     return {
-      cls: scores[0].cls,
-      colour: COLOURS[colourOfRegion(reg.pixels, rgb, background, alpha)],
-      box,
+      cls: scores[k][0].cls,
+      colour: COLOURS[colourOfRegion(p.pixels, rgb, background, unmixed.alpha)],
+      box: [box[0], box[1], box[2], box[3]],
       mask,
-      area: reg.pixels.length,
-      clsScore: scores[0].iou,
-      scores,
+      area: p.pixels.length,
+      clsScore: scores[k][0].iou,
+      scores: scores[k],
     };
   });
 }

@@ -34,7 +34,10 @@ export const DEGRADE_DEFAULTS: Readonly<Required<Degradation>> = {
 function blurred(img: Float32Array, sigma: number): Float32Array {
   const n = SCENE_SIZE;
   const rad = Math.ceil(3 * sigma);
-  const k = Array.from({ length: 2 * rad + 1 }, (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma * sigma)));
+  const k = Array.from(
+    { length: 2 * rad + 1 },
+    (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma * sigma)),
+  );
   const ks = k.reduce((a, b) => a + b, 0);
   const pass = (src: Float32Array, horizontal: boolean): Float32Array => {
     const out = new Float32Array(src.length);
@@ -93,7 +96,7 @@ function warped(img: Float32Array, amount: number, rng: Rng): Float32Array {
 export function degrade(rgb: Uint8Array, rng: Rng, opts: Degradation = {}): Uint8Array {
   const o = { ...DEGRADE_DEFAULTS, ...opts };
   const n = SCENE_SIZE;
-  let img = Float32Array.from(rgb);
+  let img: Float32Array = Float32Array.from(rgb);
   if (o.warp > 0) img = warped(img, o.warp, rng);
   if (o.blur > 0) img = blurred(img, o.blur);
   for (let s = 0; s < o.speckles; s++) {

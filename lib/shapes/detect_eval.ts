@@ -16,17 +16,23 @@ export interface DetectionMatch {
   object: number;
   /** Index of the detection. */
   instance: number;
+  /** Mask IoU of the pair. */
   iou: number;
+  /** The detection's class is the object's. */
   clsOk: boolean;
+  /** The detection's colour is the object's. */
   colourOk: boolean;
 }
 
 /** The detector's result on one scene, against its ground truth. */
 export interface DetectionCheck {
+  /** Objects in the scene. */
   objects: number;
+  /** Detections in the image. */
   detections: number;
   /** Exactly as many detections as objects. */
   countOk: boolean;
+  /** Detection–object pairs with mask IoU ≥ the threshold. */
   matches: DetectionMatch[];
   /** Class of each object and what the matched detection called it (null: unmatched). */
   pairs: { truth: ShapeClass; found: ShapeClass | null }[];
@@ -44,7 +50,9 @@ export function checkDetections(
   const candidates: { object: number; instance: number; iou: number }[] = [];
   instances.forEach((inst, d) => {
     const inter = new Array<number>(objects.length).fill(0);
-    for (let i = 0; i < labels.length; i++) if (inst.mask[i] && labels[i] > 0) inter[labels[i] - 1]++;
+    for (let i = 0; i < labels.length; i++) {
+      if (inst.mask[i] && labels[i] > 0) inter[labels[i] - 1]++;
+    }
     inter.forEach((k, o) => {
       if (k > 0) candidates.push({ object: o, instance: d, iou: k / (areas[o] + inst.area - k) });
     });
@@ -74,7 +82,9 @@ export function checkDetections(
 
 /** Accuracy figures over many scenes. */
 export interface DetectorSummary {
+  /** Scenes checked. */
   scenes: number;
+  /** Objects in them. */
   objects: number;
   /** Fraction of scenes with exactly as many detections as objects. */
   countAccuracy: number;

@@ -48,7 +48,10 @@ function indicator(cls: ShapeClass): Float32Array {
 
 function blurGrid(src: Float32Array, sigmaCells: number): Float32Array {
   const rad = Math.ceil(3 * sigmaCells);
-  const k = Array.from({ length: 2 * rad + 1 }, (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigmaCells ** 2)));
+  const k = Array.from(
+    { length: 2 * rad + 1 },
+    (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigmaCells ** 2)),
+  );
   const ks = k.reduce((a, b) => a + b, 0);
   const tmp = new Float32Array(G * G);
   const out = new Float32Array(G * G);

@@ -8,19 +8,19 @@ import os
 import torch
 
 from common import HERE, load_checkpoint, scaled_linear_alphas_cumprod
-from models import ATTENTION_LAYERS, Decoder, Encoder, TextEncoder, UNet
+from models import ATTENTION_LAYERS, Encoder, SharpDecoder, TextEncoder, UNet
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", default=os.path.join(HERE, "..", "shapes"))
 args = p.parse_args()
 os.makedirs(args.out, exist_ok=True)
 
-ae, ck = load_checkpoint("ae"), load_checkpoint("diffusion")
-assert ae and ck, "train first"
+ae, ck, dk = load_checkpoint("ae"), load_checkpoint("diffusion"), load_checkpoint("decoder")
+assert ae and ck and dk, "train first (train_ae.py, train_decoder.py, train_diffusion.py)"
 unet, text = UNet(**ck["unet_cfg"]), TextEncoder(len(ck["vocab"]), **ck["text_cfg"])
 unet.load_state_dict(ck["ema_unet"]); text.load_state_dict(ck["ema_text"])
-enc, dec = Encoder(), Decoder()
-enc.load_state_dict(ae["enc"]); dec.load_state_dict(ae["dec"])
+enc, dec = Encoder(), SharpDecoder()
+enc.load_state_dict(ae["enc"]); dec.load_state_dict(dk["dec"])
 for m in (unet, text, enc, dec):
     m.eval()
 

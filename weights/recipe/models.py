@@ -50,6 +50,37 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class Res(nn.Module):
+    """conv-SiLU-conv with a residual connection (no normalisation: the decoder is small)."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.a = nn.Conv2d(ch, ch, 3, padding=1)
+        self.b = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.b(F.silu(self.a(F.silu(x))))
+
+
+class SharpDecoder(nn.Module):
+    """The shipped decoder: trained on the frozen encoder's latents with a foreground-weighted
+    loss, with a full-resolution stage so small stars and crosses keep their corners."""
+
+    def __init__(self, latent=4):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(latent, 64, 3, padding=1), Res(64),
+            nn.Upsample(scale_factor=2.0, mode="nearest"),       # 32x32
+            nn.Conv2d(64, 48, 3, padding=1), Res(48),
+            nn.Upsample(scale_factor=2.0, mode="nearest"),       # 64x64
+            nn.Conv2d(48, 16, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(16, 3, 3, padding=1),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
 # ---------------------------------------------------------------- attention
 class Attention(nn.Module):
     """Multi-head attention as plain matmul/softmax; context=None means self-attention."""

@@ -2,7 +2,8 @@
 # The whole recipe for weights/shapes/, from a clean checkout:
 #   apt-get install -y python3-torch python3-onnx libopenblas0-pthread   (CPU PyTorch 1.13)
 #   bash weights/recipe/run.sh
-# Steps: dataset (TypeScript renderer) -> autoencoder -> text encoder + UNet -> ONNX export.
+# Steps: dataset (TypeScript renderer) -> autoencoder -> sharper decoder on the frozen encoder
+# -> text encoder + UNet -> ONNX export.
 # Each training step is resumable: rerunning continues from weights/recipe/runs/*.pt.
 # Seeds are fixed (dataset seed 1, torch seed 0). Measured on the 2-core build machine, shared
 # with other work: dataset ~1 min, autoencoder ~9 min, diffusion see MODEL_CARD.md.
@@ -13,5 +14,6 @@ DENO=${DENO:-./node_modules/.bin/deno}
 PY=${PY:-/usr/bin/python3}
 [ -f weights/recipe/data/info.json ] || $DENO run -A weights/recipe/export_dataset.ts --count 60000 --seed 1
 (cd weights/recipe && $PY train_ae.py --steps 2000 --batch 24)
+(cd weights/recipe && $PY train_decoder.py --steps 1500 --batch 24)
 (cd weights/recipe && $PY train_diffusion.py --steps "${STEPS:-6000}" --batch 32)
 (cd weights/recipe && $PY export_onnx.py)

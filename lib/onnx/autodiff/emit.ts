@@ -9,7 +9,6 @@
  *
  * @module
  */
-import { AttnkitError } from "../../errors.ts";
 import { type AttrValue, node as makeNode } from "../build.ts";
 import { fromBigInt64, fromFloat32 } from "../tensor_data.ts";
 import { type AttributeProto, DataType, type NodeProto, type TensorProto } from "../types.ts";
@@ -285,6 +284,7 @@ export class Emitter {
     return this.sumToAtRunTime(g, x);
   }
 
+  /** sumTo with the reduction axes found in the emitted graph (Shape/Equal/NonZero). */
   private sumToAtRunTime(g: string, x: string): string {
     const sg = this.op("Shape", [g], {}, { elemType: DataType.INT64 });
     const sx = this.shapeOf(x);
@@ -299,9 +299,4 @@ export class Emitter {
     const reduced = this.op("ReduceSum", [g, axes], { keepdims: 1, noop_with_empty_axes: 1 });
     return this.reshapeLike(reduced, x);
   }
-}
-
-/** Throws the error a rule raises when it cannot handle a node's configuration. */
-export function unsupported(label: string, message: string): never {
-  throw new AttnkitError(label, message);
 }

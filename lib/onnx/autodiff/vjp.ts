@@ -194,7 +194,11 @@ export function vjpGraph(model: Model, spec: VjpSpec, options: VjpOptions = {}):
   for (const n of backward) for (const x of n.input) if (x) reads.add(x);
   if (options.keepForwardOutputs) { for (const o of graph.output) reads.add(o.name); }
   const forward = neededForward(analysis.order, reads);
-  const initializers: TensorProto[] = graph.initializer.filter((t) => reads.has(t.name));
+  // Initializers named like graph inputs are those inputs' defaults; they stay with the inputs.
+  const inputNames = new Set(graph.input.map((v) => v.name));
+  const initializers: TensorProto[] = graph.initializer.filter((t) =>
+    reads.has(t.name) || inputNames.has(t.name)
+  );
 
   const elemOf = (name: string): number => facts.get(name)?.elemType ?? DataType.FLOAT;
   const outputs = spec.wrt.map((w, i) => valueInfoOf(outNames[i], facts.get(w)?.dims, elemOf(w)));

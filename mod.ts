@@ -1,0 +1,112 @@
+/**
+ * attnkit: training-free attention control for text-to-image diffusion models.
+ *
+ * Tap the self- and cross-attention of any ONNX denoiser, turn the taps into ISAC's accumulated
+ * maps, and select or optimise latents with ISAC (instance-to-semantic attention control) and the
+ * other methods, as small composable functions.
+ *
+ * @example
+ * ```ts
+ * import { decodeLatents, loadShapesModel, selectLatent } from "@attnkit/attnkit";
+ *
+ * const model = await loadShapesModel();
+ * const sel = await selectLatent(model, "a photo of three yellow hearts", { seed: 0, candidates: 4 });
+ * const images = await decodeLatents(model, sel.latents);
+ * console.log(sel.best, sel.scores, images.shape);
+ * ```
+ *
+ * @module
+ */
+
+// Core data types and errors.
+export type { Tensor } from "./lib/tensor.ts";
+export { expectFinite, expectShape, sizeOf, tensor } from "./lib/tensor.ts";
+export { AttnkitError, check } from "./lib/errors.ts";
+export { gaussian, mulberry32, type Rng } from "./lib/random.ts";
+
+// ISAC's attention maths (Eq. 1–13) and the λ schedules.
+export * from "./lib/attention/mod.ts";
+export * from "./lib/isac/mod.ts";
+export {
+  type Gate,
+  type MifoDecayOptions,
+  schedule,
+  type Schedule,
+  type ScheduleCatalogue,
+} from "./lib/schedule.ts";
+
+// Samplers and prompts.
+export * from "./lib/samplers/mod.ts";
+export * from "./lib/prompt/mod.ts";
+
+// ONNX: plain-data models, codec, graph helpers, hooks, autodiff, onnxruntime.
+export type * from "./lib/onnx/types.ts";
+export { AttributeType, DataType } from "./lib/onnx/types.ts";
+export { decodeModel, encodeModel } from "./lib/onnx/proto.ts";
+export { createSession, type CreateSessionOptions, ort, type Session } from "./lib/onnx/ort.ts";
+export { findAttention, scanAttention } from "./lib/hooks/find.ts";
+export type {
+  AttentionCore,
+  AttentionForm,
+  AttentionLayout,
+  FindAttentionOptions,
+  ScaleFactor,
+  SkippedAttention,
+} from "./lib/hooks/find.ts";
+export { resolveScale, tapAttention, type TapInfo, type TapOptions } from "./lib/hooks/tap.ts";
+export { biasAttention } from "./lib/hooks/bias.ts";
+export * from "./lib/onnx/autodiff/mod.ts";
+
+// Runtime: models, the sampling loop, controls.
+export type { DenoiseResult, DiffusionModel, ModelInfo } from "./lib/runtime/model.ts";
+export { type Denoiser, type DenoiserIo, layerSize, loadDenoiser } from "./lib/runtime/denoiser.ts";
+export {
+  type AdjustEvent,
+  decodeLatents,
+  defaultSampler,
+  generate,
+  initialLatents,
+  type SampleOptions,
+  sampleLatents,
+  type StepEvent,
+} from "./lib/runtime/sample.ts";
+export { type Progress, stepProgress } from "./lib/runtime/progress.ts";
+export { isacSpecFor, type PromptSpec } from "./lib/control/isac_spec.ts";
+export {
+  type Selection,
+  selectLatent,
+  type SelectOptions,
+  type Snapshot,
+} from "./lib/control/select_latent.ts";
+
+// Models: the embedded shapes model, Stable Diffusion 1.5-class loading, caching, CLIP BPE.
+export {
+  type LoadShapesOptions,
+  loadShapesModel,
+  SHAPES_WEIGHTS,
+  type ShapesConfig,
+} from "./lib/models/shapes.ts";
+export {
+  type LoadSd15Options,
+  loadSd15,
+  releaseSd15,
+  resolveSd15Files,
+  type Sd15Config,
+  type Sd15Manifest,
+  type Sd15Model,
+} from "./lib/models/sd15.ts";
+export { fetchToCache, type FetchToCacheOptions, HttpStatusError } from "./lib/models/download.ts";
+export {
+  type ClipTokenizer,
+  type ClipTokenizerOptions,
+  createClipTokenizer,
+  loadClipTokenizer,
+} from "./lib/models/clip_tokenizer.ts";
+
+// The shapes world (renderer, captions, vocabulary) and pictures.
+export * from "./lib/shapes/world.ts";
+export { type Rendered, render } from "./lib/shapes/render.ts";
+export { type Background, type Group, type Scene, sceneFor, type ShapeObject } from "./lib/shapes/scene.ts";
+export { captionOf } from "./lib/shapes/caption.ts";
+export { encodePng } from "./lib/png.ts";
+export { clusterImage, heatmap, imageBytes } from "./lib/viz/colour.ts";
