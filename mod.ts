@@ -95,6 +95,7 @@ export {
   type Sd15Manifest,
   type Sd15Model,
 } from "./lib/models/sd15.ts";
+export { loadSd15Model, type Sd15ModelOptions } from "./lib/models/sd15_model.ts";
 export { fetchToCache, type FetchToCacheOptions, HttpStatusError } from "./lib/models/download.ts";
 export {
   type ClipTokenizer,

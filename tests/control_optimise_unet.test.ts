@@ -88,7 +88,7 @@ Deno.test({
         // Relative to ‖∇‖: random directions carry ~‖∇‖/√n, so a tolerance on |⟨∇,v⟩| alone
         // would be dominated by float32 noise in the forward.
         assert.ok(
-          Math.abs(analytic - numeric) <= 0.05 * Math.abs(numeric) + 2e-3 * gNorm,
+          Math.abs(analytic - numeric) <= 0.02 * Math.abs(numeric) + 5e-4 * gNorm,
           `direction ${k}: ⟨∇, v⟩ = ${analytic}, central difference ${numeric} (‖∇‖ ${gNorm})`,
         );
         checked++;

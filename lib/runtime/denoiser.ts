@@ -105,11 +105,6 @@ export async function loadDenoiser(
   // The steering graph: the tapped graph plus one bias input per core (tap j's is `inputs[j]`).
   let biased: { session: Session; inputs: string[] } | undefined;
   const biasFeeds = async (bias: AttentionBias): Promise<[Session, Record<string, OrtTensor>]> => {
-    check(
-      bias.length === tapped.taps.length,
-      "bias",
-      `expected one entry per attention core (${tapped.taps.length}), got ${bias.length}`,
-    );
     if (!biased) {
       const built = biasAttention(tapped.model, cores);
       biased = {
@@ -146,6 +141,11 @@ export async function loadDenoiser(
       const feeds = feedsOf(latents, timestep, context);
       const fetches = wantTaps ? [io.output, ...tapNames] : [io.output];
       let use = session;
+      check(
+        bias === undefined || bias.length === tapped.taps.length,
+        "bias",
+        () => `expected one entry per attention core (${tapped.taps.length}), got ${bias!.length}`,
+      );
       if (bias && bias.some((x) => x)) {
         const [s, extra] = await biasFeeds(bias);
         use = s;

@@ -125,6 +125,8 @@ function hueGap(a: number, b: number): number {
  * one object (red–orange and orange–yellow; every other pair is over 50° apart).
  */
 const DRIFT_GAP = (40 * Math.PI) / 180;
+/** Parts that both fit some shape at least this well are not merge candidates. */
+const DRIFT_FIT = 0.85;
 
 /** One candidate object: its pixels and the palette colours its pixels were labelled with. */
 interface Part {
@@ -216,22 +218,34 @@ export function detect(rgb: Uint8Array, opts: DetectOptions = {}): Instance[] {
   // Colour drift can split one object into touching parts of neighbouring hues. Merge such a pair
   // when the union fits some shape better than its parts fit theirs (area-weighted); two real
   // objects of neighbouring colours that touch fit worse merged, so they stay apart.
+  const rejected = new Set<string>();
+  const ids = new WeakMap<Part, number>();
+  let nextId = 0;
+  const idOf = (p: Part) => ids.get(p) ?? (ids.set(p, nextId++), nextId - 1);
   for (let merged = true; merged;) {
     merged = false;
     for (let a = 0; a < parts.length && !merged; a++) {
       for (let b = a + 1; b < parts.length && !merged; b++) {
         const pa = parts[a], pb = parts[b];
+        const pair = `${idOf(pa)}:${idOf(pb)}`;
+        // Parts that both fit a shape well are objects in their own right.
+        if (rejected.has(pair) || Math.min(scores[a][0].iou, scores[b][0].iou) >= DRIFT_FIT) continue;
         const close = pa.colours.some((ca) => pb.colours.some((cb) => hueGap(ca, cb) < DRIFT_GAP));
-        if (!close || !touching(pa, owner, b)) continue;
+        if (!close || !touching(pa, owner, b)) {
+          rejected.add(pair);
+          continue;
+        }
         const union: Part = {
           pixels: [...pa.pixels, ...pb.pixels],
           colours: [...new Set([...pa.colours, ...pb.colours])],
         };
         const u = classify(union);
-        const partsFit =
-          (scores[a][0].iou * pa.pixels.length + scores[b][0].iou * pb.pixels.length) /
+        const partsFit = (scores[a][0].iou * pa.pixels.length + scores[b][0].iou * pb.pixels.length) /
           (pa.pixels.length + pb.pixels.length);
-        if (u[0].iou <= partsFit) continue;
+        if (u[0].iou <= partsFit) {
+          rejected.add(pair);
+          continue;
+        }
         parts.splice(b, 1);
         parts[a] = union;
         scores.splice(b, 1);
