@@ -30,8 +30,8 @@ export * from "./lib/isac/mod.ts";
 export {
   type Gate,
   type MifoDecayOptions,
-  schedule,
   type Schedule,
+  schedule,
   type ScheduleCatalogue,
 } from "./lib/schedule.ts";
 
@@ -66,8 +66,8 @@ export {
   defaultSampler,
   generate,
   initialLatents,
-  type SampleOptions,
   sampleLatents,
+  type SampleOptions,
   type StepEvent,
 } from "./lib/runtime/sample.ts";
 export { type Progress, stepProgress } from "./lib/runtime/progress.ts";
@@ -81,14 +81,14 @@ export {
 
 // Models: the embedded shapes model, Stable Diffusion 1.5-class loading, caching, CLIP BPE.
 export {
-  type LoadShapesOptions,
   loadShapesModel,
+  type LoadShapesOptions,
   SHAPES_WEIGHTS,
   type ShapesConfig,
 } from "./lib/models/shapes.ts";
 export {
-  type LoadSd15Options,
   loadSd15,
+  type LoadSd15Options,
   releaseSd15,
   resolveSd15Files,
   type Sd15Config,
@@ -106,8 +106,14 @@ export {
 
 // The shapes world (renderer, captions, vocabulary) and pictures.
 export * from "./lib/shapes/world.ts";
-export { type Rendered, render } from "./lib/shapes/render.ts";
-export { type Background, type Group, type Scene, sceneFor, type ShapeObject } from "./lib/shapes/scene.ts";
+export { render, type Rendered } from "./lib/shapes/render.ts";
+export {
+  type Background,
+  type Group,
+  type Scene,
+  sceneFor,
+  type ShapeObject,
+} from "./lib/shapes/scene.ts";
 export { captionOf } from "./lib/shapes/caption.ts";
 export { encodePng } from "./lib/png.ts";
 export { clusterImage, heatmap, imageBytes } from "./lib/viz/colour.ts";

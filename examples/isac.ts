@@ -17,6 +17,7 @@ import { clusterImage, heatmap, imageBytes, resizeNearest } from "../lib/viz/col
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
 import { drawText } from "../lib/viz/text.ts";
+import { type ExecutionProvider, fastestCpuProvider } from "../lib/onnx/ort.ts";
 
 const HELP = `examples/isac.ts — ISAC (instance-to-semantic attention control) on the embedded model
 
@@ -30,7 +31,8 @@ Options:
   --steps N          DDIM steps (default 50)
   --guidance X       classifier-free guidance scale (default 5)
   --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
-  --ep EP            onnxruntime execution provider: wasm (default) | webgpu
+  --ep EP            execution provider: auto (default: node if onnxruntime-node loads, else
+                     wasm) | node | wasm | webgpu
   --out PATH         output PNG (default out/isac.png)
   --weights DIR      model directory (default the embedded weights/shapes)
   -h, --help         this text
@@ -73,14 +75,16 @@ async function main(): Promise<void> {
   const candidates = intArg("candidates", values.candidates, 4, 2);
   const steps = intArg("steps", values.steps, 50, 1);
   const guidance = Number(values.guidance ?? "5");
-  if (!(guidance >= 1)) throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
+  if (!(guidance >= 1)) {
+    throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
+  }
   const method = values.method ?? "select";
   if (method !== "select" && method !== "optimise") {
     throw new AttnkitError("--method", `must be "select" or "optimise", got "${method}"`);
   }
-  const ep = values.ep ?? "wasm";
-  if (ep !== "wasm" && ep !== "webgpu") {
-    throw new AttnkitError("--ep", `must be "wasm" or "webgpu", got "${ep}"`);
+  const epArg = values.ep ?? "auto";
+  if (!["auto", "node", "wasm", "webgpu"].includes(epArg)) {
+    throw new AttnkitError("--ep", `must be auto, node, wasm or webgpu, got "${epArg}"`);
   }
   const out = values.out ?? "out/isac.png";
   // Fail on an unwritable output before any long work.
@@ -91,6 +95,9 @@ async function main(): Promise<void> {
   await Deno.writeFile(out, new Uint8Array()).catch((e) => {
     throw new AttnkitError("--out", `cannot write ${out}: ${e.message}`);
   });
+  const ep: ExecutionProvider = epArg === "auto"
+    ? await fastestCpuProvider()
+    : epArg as ExecutionProvider;
   if (method === "optimise") {
     const { runOptimise } = await import("./isac_optimise.ts");
     await runOptimise({ prompt, seed, rows, steps, guidance, out, weights: values.weights, ep });
@@ -122,9 +129,17 @@ async function main(): Promise<void> {
     const row: Uint8Array[] = [];
     for (const [label, i] of [["base", 0], ["ISAC", sel.best]] as const) {
       const snap: Snapshot = sel.snapshots[i][0];
-      row.push(drawText(resizeNearest(imageBytes(images, i), W, H, T, T), T, T, `${label} s${s + i}`));
+      row.push(
+        drawText(resizeNearest(imageBytes(images, i), W, H, T, T), T, T, `${label} s${s + i}`),
+      );
       row.push(drawText(
-        resizeNearest(clusterImage(snap.result.foreground, snap.result.assign, lh, lw), lw, lh, T, T),
+        resizeNearest(
+          clusterImage(snap.result.foreground, snap.result.assign, lh, lw),
+          lw,
+          lh,
+          T,
+          T,
+        ),
         T,
         T,
         `inst t${keepStep}`,
@@ -132,24 +147,30 @@ async function main(): Promise<void> {
       for (const target of sel.spec.targets) {
         const cross = snap.maps.cross;
         const col = new Float32Array(lh * lw);
-        for (let p = 0; p < lh * lw; p++) col[p] = cross.data[p * cross.shape[1] + target.classToken];
+        for (let p = 0; p < lh * lw; p++) {
+          col[p] = cross.data[p * cross.shape[1] + target.classToken];
+        }
         row.push(drawText(resizeNearest(heatmap(col, lh, lw), lw, lh, T, T), T, T, target.word));
       }
     }
     cols = row.length;
     tiles.push(...row);
     summary.push(
-      `seed ${s}: scores ${sel.scores.map((v) => v.toFixed(3)).join(" ")} → ISAC picks candidate ${sel.best} (seed ${
-        s + sel.best
-      })`,
+      `seed ${s}: scores ${
+        sel.scores.map((v) => v.toFixed(3)).join(" ")
+      } → ISAC picks candidate ${sel.best} (seed ${s + sel.best})`,
     );
   }
   const grid = tileGrid(tiles, T, T, cols, 4, 255);
   await Deno.writeFile(out, await encodePng(grid.rgb, grid.width, grid.height));
   await model.release();
-  console.log(`prompt: "${prompt}"`);
+  console.log(`prompt: "${prompt}" (execution provider: ${ep})`);
   for (const line of summary) console.log(line);
-  console.log(`wrote ${out} (${grid.width}×${grid.height}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `wrote ${out} (${grid.width}×${grid.height}) in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
 }
 
 if (import.meta.main) {

@@ -33,7 +33,9 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
 }
 
 async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream("deflate"));
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(
+    new CompressionStream("deflate"),
+  );
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -47,11 +49,16 @@ export async function encodePng(
   check(
     pixels.length === width * height * channels,
     "pixels",
-    `expected ${width}×${height}×${channels} = ${width * height * channels} bytes, got ${pixels.length}`,
+    `expected ${width}×${height}×${channels} = ${
+      width * height * channels
+    } bytes, got ${pixels.length}`,
   );
   const raw = new Uint8Array(height * (1 + width * channels));
   for (let y = 0; y < height; y++) {
-    raw.set(pixels.subarray(y * width * channels, (y + 1) * width * channels), y * (1 + width * channels) + 1);
+    raw.set(
+      pixels.subarray(y * width * channels, (y + 1) * width * channels),
+      y * (1 + width * channels) + 1,
+    );
   }
   const header = new Uint8Array(13);
   const hv = new DataView(header.buffer);

@@ -25,7 +25,11 @@ export function sizeOf(shape: readonly number[]): number {
 export function tensor(shape: readonly number[], data?: Float32Array | readonly number[]): Tensor {
   const n = sizeOf(shape);
   for (const d of shape) {
-    check(Number.isInteger(d) && d >= 0, "shape", `axis sizes must be non-negative integers, got [${shape}]`);
+    check(
+      Number.isInteger(d) && d >= 0,
+      "shape",
+      `axis sizes must be non-negative integers, got [${shape}]`,
+    );
   }
   const values = data === undefined
     ? new Float32Array(n)
@@ -37,7 +41,12 @@ export function tensor(shape: readonly number[], data?: Float32Array | readonly 
 }
 
 /** Throws an {@link AttnkitError} naming `argument` unless `t` has `expected` shape (-1 = any size). */
-export function expectShape(t: Tensor, expected: readonly number[], argument: string, hint = ""): void {
+export function expectShape(
+  t: Tensor,
+  expected: readonly number[],
+  argument: string,
+  hint = "",
+): void {
   const ok = t.shape.length === expected.length &&
     expected.every((d, i) => d < 0 || d === t.shape[i]);
   if (!ok) {

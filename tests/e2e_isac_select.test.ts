@@ -22,9 +22,14 @@ Deno.test("ISAC latent selection on the embedded model", async (t) => {
     });
 
     await t.step("a candidate scores the same alone as in the batch", async () => {
-      const alone = await selectLatent(model, prompt, { seed: 5 + sel.best, ...OPTS, candidates: 1 });
+      const alone = await selectLatent(model, prompt, {
+        seed: 5 + sel.best,
+        ...OPTS,
+        candidates: 1,
+      });
       assert(
-        Math.abs(alone.scores[0] - sel.scores[sel.best]) < 1e-3 * Math.max(1, Math.abs(alone.scores[0])),
+        Math.abs(alone.scores[0] - sel.scores[sel.best]) <
+          1e-3 * Math.max(1, Math.abs(alone.scores[0])),
         `alone ${alone.scores[0]} vs batched ${sel.scores[sel.best]}`,
       );
     });

@@ -4,7 +4,7 @@ import { type Scene, SCENE_SIZE } from "../lib/shapes/scene.ts";
 import { captionOf } from "../lib/shapes/caption.ts";
 import { sampleExample } from "../lib/shapes/sample.ts";
 import { tokenIds, wordsOf } from "../lib/shapes/tokens.ts";
-import { CLASSES, MAX_TOKENS, VOCAB } from "../lib/shapes/world.ts";
+import { MAX_TOKENS, type ShapeClass, VOCAB } from "../lib/shapes/world.ts";
 import { wordTokenizer } from "../lib/prompt/word_tokenizer.ts";
 import { mulberry32 } from "../lib/random.ts";
 import { AttnkitError } from "../lib/errors.ts";
@@ -25,7 +25,7 @@ Deno.test("a rendered circle covers about πr² pixels and has the object's colo
 });
 
 Deno.test("a ring has a hole and a square fills its box more than a diamond", () => {
-  const one = (cls: (typeof CLASSES)[number]) =>
+  const one = (cls: ShapeClass) =>
     render({
       background: plain,
       objects: [{ cls, colour: "blue", rgb: [0, 0, 255], cx: 32, cy: 32, r: 12 }],

@@ -11,7 +11,7 @@ import { isacLoss, type IsacResult } from "../isac/loss.ts";
 import { type Schedule, schedule as schedules } from "../schedule.ts";
 import type { Tensor } from "../tensor.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
-import { type SampleOptions, sampleLatents } from "../runtime/sample.ts";
+import { sampleLatents, type SampleOptions } from "../runtime/sample.ts";
 import { isacSpecFor, type PromptSpec } from "./isac_spec.ts";
 import { check } from "../errors.ts";
 

@@ -22,7 +22,9 @@ export interface Sd15ModelOptions extends LoadSd15Options {
   scaleFactor?: number;
 }
 
-async function readModel(files: OnnxModelFiles): Promise<{ bytes: Uint8Array; external: { path: string; data: Uint8Array }[] }> {
+async function readModel(
+  files: OnnxModelFiles,
+): Promise<{ bytes: Uint8Array; external: { path: string; data: Uint8Array }[] }> {
   const bytes = await Deno.readFile(files.model);
   const external = await Promise.all(
     files.externalData.map(async (e) => ({ path: e.location, data: await Deno.readFile(e.path) })),
@@ -30,17 +32,30 @@ async function readModel(files: OnnxModelFiles): Promise<{ bytes: Uint8Array; ex
   return { bytes, external };
 }
 
-async function plainSession(files: OnnxModelFiles, rel: string, eps?: ("wasm" | "webgpu")[]): Promise<Session> {
+async function plainSession(
+  files: OnnxModelFiles,
+  rel: string,
+  eps?: ("wasm" | "webgpu")[],
+): Promise<Session> {
   const { bytes, external } = await readModel(files);
   return createSession(bytes, { externalData: external, source: rel, executionProviders: eps });
 }
 
 /** Loads an SD 1.5-class pipeline (directory or http(s) base URL) as a {@link DiffusionModel}. */
-export async function loadSd15Model(source: string, opts: Sd15ModelOptions = {}): Promise<DiffusionModel> {
+export async function loadSd15Model(
+  source: string,
+  opts: Sd15ModelOptions = {},
+): Promise<DiffusionModel> {
   const [H, W] = opts.imageSize ?? [512, 512];
-  check(H % 8 === 0 && W % 8 === 0 && H > 0 && W > 0, "imageSize", `must be positive multiples of 8, got ${H}×${W}`);
+  check(
+    H % 8 === 0 && W % 8 === 0 && H > 0 && W > 0,
+    "imageSize",
+    `must be positive multiples of 8, got ${H}×${W}`,
+  );
   const files = await resolveSd15Files(source, opts);
-  const scheduler = parseSchedulerConfig(JSON.parse(await Deno.readTextFile(files.schedulerConfig)));
+  const scheduler = parseSchedulerConfig(
+    JSON.parse(await Deno.readTextFile(files.schedulerConfig)),
+  );
   check(
     scheduler.betaSchedule !== "squaredcos_cap_v2" && scheduler.predictionType !== "sample",
     "scheduler_config.json",

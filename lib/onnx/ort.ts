@@ -20,10 +20,17 @@ export type OrtTensor = ortModule.Tensor;
 /** An ORT inference session. */
 export type Session = ortModule.InferenceSession;
 
+/**
+ * Where a session runs: onnxruntime-web's `wasm` or `webgpu` execution provider, or `node`:
+ * onnxruntime-node's native CPU provider (loaded on first use; about 15× faster than wasm on the
+ * embedded UNet here, see bench/results/runtime.md, at the price of a ~290 MB npm download).
+ */
+export type ExecutionProvider = "wasm" | "webgpu" | "node";
+
 /** Options for {@link createSession}. */
 export interface CreateSessionOptions {
-  /** Execution providers in order of preference (default `["wasm"]`). */
-  executionProviders?: ("wasm" | "webgpu")[];
+  /** Execution providers in order of preference (default `["wasm"]`); `node` must stand alone. */
+  executionProviders?: ExecutionProvider[];
   /**
    * wasm threads; applied only before the first session of the process (ORT reads it once).
    * Default 1: the machines this runs on are shared and small graphs gain nothing from threads.
@@ -42,16 +49,84 @@ export interface CreateSessionOptions {
 }
 
 let sessionsCreated = 0;
+let nodeOrt: Promise<typeof ortModule> | undefined;
+
+function loadNodeOrt(): Promise<typeof ortModule> {
+  nodeOrt ??= import("onnxruntime-node").then((m) => m as unknown as typeof ortModule).catch(
+    (e) => {
+      nodeOrt = undefined;
+      throw new AttnkitError(
+        "executionProviders",
+        `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
+          e instanceof Error ? e.message : String(e)
+        }`,
+      );
+    },
+  );
+  return nodeOrt;
+}
+
+/**
+ * A native onnxruntime-node session behind the web session's interface: feeds made with this
+ * module's `ort.Tensor` are re-wrapped (no copy) into the native module's Tensor class.
+ */
+async function nodeSession(bytes: Uint8Array, opts: CreateSessionOptions): Promise<Session> {
+  const native = await loadNodeOrt();
+  const options: Record<string, unknown> = {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? "all",
+    // One thread by default: ORT's pool spins, and on a small shared machine spinning threads
+    // slow every other process down.
+    intraOpNumThreads: opts.threads ?? 1,
+    interOpNumThreads: 1,
+  };
+  if (opts.externalData) options.externalData = opts.externalData;
+  if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
+  const s = await native.InferenceSession.create(bytes, options);
+  const wrap = (feeds: Record<string, ortModule.Tensor>): Record<string, ortModule.Tensor> => {
+    const out: Record<string, ortModule.Tensor> = {};
+    for (const [k, t] of Object.entries(feeds)) {
+      out[k] = new native.Tensor(t.type as "float32", t.data as Float32Array, t.dims as number[]);
+    }
+    return out;
+  };
+  const adapted = {
+    inputNames: s.inputNames,
+    outputNames: s.outputNames,
+    run: (feeds: Record<string, ortModule.Tensor>, ...rest: unknown[]) =>
+      (s.run as (...a: unknown[]) => Promise<unknown>)(wrap(feeds), ...rest),
+    release: () => s.release(),
+  };
+  return adapted as unknown as Session;
+}
 
 /** Creates an inference session from model bytes; ORT failures become AttnkitErrors. */
 export async function createSession(
   bytes: Uint8Array,
   opts: CreateSessionOptions = {},
 ): Promise<Session> {
+  const eps = opts.executionProviders ?? ["wasm"];
+  if (eps.includes("node")) {
+    if (eps.length > 1) {
+      throw new AttnkitError(
+        "executionProviders",
+        `"node" cannot be combined with others, got ${eps}`,
+      );
+    }
+    try {
+      return await nodeSession(bytes, opts);
+    } catch (e) {
+      if (e instanceof AttnkitError) throw e;
+      throw new AttnkitError(
+        opts.source ?? "model",
+        `onnxruntime-node could not load it: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+  }
   if (sessionsCreated === 0) ort.env.wasm.numThreads = opts.threads ?? 1;
   sessionsCreated++;
   const options: ortModule.InferenceSession.SessionOptions = {
-    executionProviders: opts.executionProviders ?? ["wasm"],
+    executionProviders: eps as ("wasm" | "webgpu")[],
     graphOptimizationLevel: opts.graphOptimizationLevel ?? "all",
   };
   if (opts.externalData) options.externalData = opts.externalData;
@@ -64,5 +139,15 @@ export async function createSession(
       opts.source ?? "model",
       `onnxruntime-web could not load it: ${e instanceof Error ? e.message : String(e)}`,
     );
+  }
+}
+
+/** The fastest CPU provider that loads here: `node` when onnxruntime-node imports, else `wasm`. */
+export async function fastestCpuProvider(): Promise<ExecutionProvider> {
+  try {
+    await loadNodeOrt();
+    return "node";
+  } catch {
+    return "wasm";
   }
 }

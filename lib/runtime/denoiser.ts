@@ -50,7 +50,12 @@ export interface Denoiser {
    * dL/dlatents by reverse mode through the graph (a VJP graph built on first use), given
    * dL/dq and dL/dk of every tap for every batch item (as {@link run} returned them).
    */
-  gradient(latents: Tensor, timestep: number, context: Tensor, tapGrads: readonly TapGrad[][]): Promise<Tensor>;
+  gradient(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    tapGrads: readonly TapGrad[][],
+  ): Promise<Tensor>;
   /** Releases the session(s). */
   release(): Promise<void>;
 }
@@ -61,7 +66,9 @@ function timestepTensor(model: Model, name: string, t: number, batch: number): O
   const dims = input?.type?.tensorType?.shape?.dim ?? [];
   const shape = dims.length === 0 ? [] : [batch];
   const n = dims.length === 0 ? 1 : batch;
-  if (elem === 7) return new ort.Tensor("int64", new BigInt64Array(n).fill(BigInt(Math.round(t))), shape);
+  if (elem === 7) {
+    return new ort.Tensor("int64", new BigInt64Array(n).fill(BigInt(Math.round(t))), shape);
+  }
   if (elem === 6) return new ort.Tensor("int32", new Int32Array(n).fill(Math.round(t)), shape);
   return new ort.Tensor("float32", new Float32Array(n).fill(t), shape);
 }
@@ -76,14 +83,21 @@ function perItem(v: OrtTensor, what: string): Tensor[] {
   const [b, h, n, d] = v.dims as number[];
   const data = floatData(v, what);
   const step = h * n * d;
-  return Array.from({ length: b }, (_, i) => tensor([h, n, d], data.subarray(i * step, (i + 1) * step)));
+  return Array.from(
+    { length: b },
+    (_, i) => tensor([h, n, d], data.subarray(i * step, (i + 1) * step)),
+  );
 }
 
 /** Spatial size of a layer with `n` tokens, for a latent of `hw` (same aspect ratio). */
 export function layerSize(n: number, hw: readonly [number, number]): [number, number] {
   const ratio = Math.sqrt((hw[0] * hw[1]) / n);
   const h = Math.round(hw[0] / ratio), w = Math.round(hw[1] / ratio);
-  check(h * w === n, "taps", `a layer with ${n} tokens does not fit a ${hw[0]}×${hw[1]} latent grid`);
+  check(
+    h * w === n,
+    "taps",
+    `a layer with ${n} tokens does not fit a ${hw[0]}×${hw[1]} latent grid`,
+  );
   return [h, w];
 }
 
@@ -98,7 +112,9 @@ export async function loadDenoiser(
   const cores = findAttention(graph, { conditioning: [io.context] });
   const tapped = tapAttention(graph, cores, { qk: true });
   const session: Session = await createSession(encodeModel(tapped.model), { ...opts, source });
-  const tapNames = tapped.taps.flatMap((t) => [t.q!, t.k!, ...(t.scaleOutput ? [t.scaleOutput] : [])]);
+  const tapNames = tapped.taps.flatMap((
+    t,
+  ) => [t.q!, t.k!, ...(t.scaleOutput ? [t.scaleOutput] : [])]);
   // q is rescaled by `fixes[i]` before it reaches accumulateMaps (models whose scale is not 1/√d).
   const fixes: number[] = tapped.taps.map(() => 1);
   let vjp: { session: Session; cot: string[]; out: string } | undefined;
@@ -128,7 +144,11 @@ export async function loadDenoiser(
     });
     return [biased.session, feeds];
   };
-  const feedsOf = (latents: Tensor, timestep: number, context: Tensor): Record<string, OrtTensor> => ({
+  const feedsOf = (
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+  ): Record<string, OrtTensor> => ({
     [io.sample]: new ort.Tensor("float32", latents.data, [...latents.shape]),
     [io.timestep]: timestepTensor(graph, io.timestep, timestep, latents.shape[0]),
     [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
@@ -162,7 +182,9 @@ export async function loadDenoiser(
         const [, , n, d] = res[tap.q!].dims as number[];
         const size = layerSize(n, [lh, lw]);
         // accumulateMaps assumes 1/√d; fold any other scale into q.
-        const scaleValue = tap.scaleOutput ? floatData(res[tap.scaleOutput], tap.scaleOutput)[0] : undefined;
+        const scaleValue = tap.scaleOutput
+          ? floatData(res[tap.scaleOutput], tap.scaleOutput)[0]
+          : undefined;
         const scale = resolveScale(tap, d, scaleValue);
         const fix = scale * Math.sqrt(d);
         fixes[tapped.taps.indexOf(tap)] = fix;
@@ -176,25 +198,38 @@ export async function loadDenoiser(
     },
     async gradient(latents, timestep, context, tapGrads) {
       const b = latents.shape[0];
-      check(tapGrads.length === b, "tapGrads", `expected one list per batch item (${b}), got ${tapGrads.length}`);
+      check(
+        tapGrads.length === b,
+        "tapGrads",
+        `expected one list per batch item (${b}), got ${tapGrads.length}`,
+      );
       if (!vjp) {
         const names = tapped.taps.flatMap((t) => [t.q!, t.k!]);
         const built = vjpGraph(tapped.model, { wrt: [io.sample], taps: names });
         vjp = {
-          session: await createSession(encodeModel(built.model), { ...opts, source: `${source} (VJP)` }),
+          session: await createSession(encodeModel(built.model), {
+            ...opts,
+            source: `${source} (VJP)`,
+          }),
           cot: built.cotangentInputs,
           out: built.gradOutputs[0],
         };
       }
       const feeds = feedsOf(latents, timestep, context);
-      tapped.taps.forEach((tap, j) => {
-        for (const [which, name] of [["dq", vjp!.cot[2 * j]], ["dk", vjp!.cot[2 * j + 1]]] as const) {
+      tapped.taps.forEach((_tap, j) => {
+        for (
+          const [which, name] of [["dq", vjp!.cot[2 * j]], ["dk", vjp!.cot[2 * j + 1]]] as const
+        ) {
           const first = tapGrads[0][j][which];
           const per = first.data.length;
           const data = new Float32Array(per * b);
           for (let i = 0; i < b; i++) {
             const g = tapGrads[i][j][which];
-            check(g.data.length === per, `tapGrads[${i}][${j}].${which}`, `expected ${per} values, got ${g.data.length}`);
+            check(
+              g.data.length === per,
+              `tapGrads[${i}][${j}].${which}`,
+              `expected ${per} values, got ${g.data.length}`,
+            );
             const f = which === "dq" ? fixes[j] : 1;
             for (let p = 0; p < per; p++) data[i * per + p] = g.data[p] * f;
           }

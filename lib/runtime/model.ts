@@ -74,7 +74,12 @@ export interface DiffusionModel {
    * dL/dlatents through the denoiser, given dL/dq and dL/dk of every tap of every batch item
    * (reverse mode over the ONNX graph; same inputs as the {@link denoise} call that gave the taps).
    */
-  gradient(latents: Tensor, timestep: number, context: Tensor, tapGrads: readonly TapGrad[][]): Promise<Tensor>;
+  gradient(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    tapGrads: readonly TapGrad[][],
+  ): Promise<Tensor>;
   /** Latents `[B, C, h, w]` (already divided by the scale factor) to images `[B, 3, H, W]` in [0, 1]. */
   decode(latents: Tensor): Promise<Tensor>;
   /** Releases sessions. */

@@ -26,7 +26,9 @@ export function stepProgress(label: string, total: number, force = false): Progr
       const w = 24;
       const fill = Math.round((done / total) * w);
       const secs = ((now - t0) / 1000).toFixed(1);
-      const line = `\r${label} [${"#".repeat(fill)}${".".repeat(w - fill)}] ${done}/${total} ${secs}s ${note}`;
+      const line = `\r${label} [${"#".repeat(fill)}${
+        ".".repeat(w - fill)
+      }] ${done}/${total} ${secs}s ${note}`;
       Deno.stderr.writeSync(enc.encode(line));
     },
     finish() {

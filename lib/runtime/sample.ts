@@ -137,7 +137,10 @@ export async function sampleLatents(
       x = await opts.adjust({ ...base, latents: x, context: condContext, sampler });
     }
     const xin = tensor(x.shape, sampler.scaleInput(x.data, i));
-    const doubled = tensor([2 * n, ...x.shape.slice(1)], new Float32Array([...xin.data, ...xin.data]));
+    const doubled = tensor(
+      [2 * n, ...x.shape.slice(1)],
+      new Float32Array([...xin.data, ...xin.data]),
+    );
     const res = guidance === 1
       ? await model.denoise(xin, ts[i], condContext, { taps: opts.taps })
       : await model.denoise(doubled, ts[i], context, { taps: opts.taps });

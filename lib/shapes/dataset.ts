@@ -27,7 +27,9 @@ export async function exportDataset(dir: string, count: number, seed: number): P
     const ex = sampleExample(rng);
     images.set(render(ex.scene).rgb, i * px);
     tokens.set(tokenIds(ex.caption), i * MAX_TOKENS);
-    lines.push(JSON.stringify({ caption: ex.caption, groups: ex.groups, objects: ex.scene.objects }));
+    lines.push(
+      JSON.stringify({ caption: ex.caption, groups: ex.groups, objects: ex.scene.objects }),
+    );
   }
   await Deno.writeFile(`${dir}/images.u8`, images);
   await Deno.writeFile(`${dir}/tokens.i32`, new Uint8Array(tokens.buffer));

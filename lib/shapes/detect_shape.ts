@@ -184,17 +184,23 @@ function initialFits(comp: ComponentShape, cls: ShapeClass, centroid: [number, n
   const boxFit = (r: number): Fit => ({
     cx: bx - (r * (e.umin + e.umax)) / 2,
     cy: by - (r * (e.vmin + e.vmax)) / 2,
-    r: Math.max(r, 0.5),
+    r: Math.min(R_MAX, Math.max(r, R_MIN)),
   });
   // By area, the template's centroid goes on the component's: thin tips that fall under the
   // coverage threshold shrink the box but barely move the area or the centroid.
-  const ra = Math.max(Math.sqrt(comp.area / e.area), 0.5);
+  const ra = Math.min(R_MAX, Math.max(Math.sqrt(comp.area / e.area), R_MIN));
   return [
     boxFit((x1 - x0) / (e.umax - e.umin)),
     boxFit((y1 - y0) / (e.vmax - e.vmin)),
     { cx: centroid[0] - ra * e.cu, cy: centroid[1] - ra * e.cv, r: ra },
   ];
 }
+
+/** Scales a template may take, in pixels: beyond them it is no shape of a 64×64 scene. */
+const R_MIN = 1.5;
+const R_MAX = 48;
+/** Moves the hill-climb may make (it usually stops after 10–20). */
+const MAX_MOVES = 40;
 
 /** Hill-climbs a fit over centre and scale, halving the steps when no move helps. */
 function refine(
@@ -206,17 +212,17 @@ function refine(
 ): number {
   let fit = start, best = score0;
   let step = 0.5, scale = 0.06;
-  while (step >= 0.125) {
-    const moves: Fit[] = [
+  for (let moves = 0; step >= 0.125 && moves < MAX_MOVES; moves++) {
+    const tries: Fit[] = [
       { ...fit, cx: fit.cx + step },
       { ...fit, cx: fit.cx - step },
       { ...fit, cy: fit.cy + step },
       { ...fit, cy: fit.cy - step },
-      { ...fit, r: fit.r * (1 + scale) },
-      { ...fit, r: fit.r / (1 + scale) },
+      { ...fit, r: Math.min(R_MAX, fit.r * (1 + scale)) },
+      { ...fit, r: Math.max(R_MIN, fit.r / (1 + scale)) },
     ];
     let moved = false;
-    for (const m of moves) {
+    for (const m of tries) {
       const v = fitScore(comp, cls, m, blur);
       if (v > best + 1e-9) {
         best = v;
@@ -234,6 +240,8 @@ function refine(
 
 /** How many of the best classes after the first fits get the finer search. */
 const REFINED = 4;
+/** Only starts at least this good are refined (real shapes start at ≥ 0.6, even decoded). */
+const MIN_REFINED = 0.45;
 
 /** Blur levels (σ, pixels) tried per class when matching soft objectness. */
 export const SOFT_BLURS: readonly number[] = [0, 0.7, 1.2, 1.7, 2.2];
@@ -268,6 +276,9 @@ function firstFits(comp: ComponentShape, blurs: readonly number[]): Candidate[] 
 export function classifyShape(comp: ComponentShape, blur?: number): ShapeScore[] {
   const blurs = blur !== undefined ? [blur] : comp.soft ? SOFT_BLURS : [0];
   const coarse = firstFits(comp, blurs);
-  for (const c of coarse.slice(0, REFINED)) c.iou = refine(comp, c.cls, c.fit, c.iou, c.blur);
+  for (const c of coarse.slice(0, REFINED)) {
+    // A start this poor is a blob, not a misplaced shape: refining it only costs time.
+    if (c.iou >= MIN_REFINED) c.iou = refine(comp, c.cls, c.fit, c.iou, c.blur);
+  }
   return coarse.map(({ cls, iou }) => ({ cls, iou })).sort((a, b) => b.iou - a.iou);
 }

@@ -46,35 +46,61 @@ function indicator(cls: ShapeClass): Float32Array {
   return f;
 }
 
-function blurGrid(src: Float32Array, sigmaCells: number): Float32Array {
-  const rad = Math.ceil(3 * sigmaCells);
-  const k = Array.from(
-    { length: 2 * rad + 1 },
-    (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigmaCells ** 2)),
-  );
-  const ks = k.reduce((a, b) => a + b, 0);
-  const tmp = new Float32Array(G * G);
+/** One pass along rows (`step` 1) or columns (`step` G) of a Gaussian or box kernel. */
+function pass(src: Float32Array, kernel: readonly number[], step: number): Float32Array {
+  const rad = (kernel.length - 1) / 2;
+  const sum = kernel.reduce((a, b) => a + b, 0);
   const out = new Float32Array(G * G);
   // Outside the grid is outside every shape (zero), so out-of-range taps add nothing.
   for (let j = 0; j < G; j++) {
     for (let i = 0; i < G; i++) {
-      let s = 0;
-      for (let t = -rad; t <= rad; t++) {
-        const ii = i + t;
-        if (ii >= 0 && ii < G) s += k[t + rad] * src[j * G + ii];
+      const along = step === 1 ? i : j;
+      const base = j * G + i;
+      let acc = 0;
+      for (let t = Math.max(-rad, -along); t <= Math.min(rad, G - 1 - along); t++) {
+        acc += kernel[t + rad] * src[base + t * step];
       }
-      tmp[j * G + i] = s / ks;
+      out[base] = acc / sum;
     }
   }
-  for (let j = 0; j < G; j++) {
-    for (let i = 0; i < G; i++) {
-      let s = 0;
-      for (let t = -rad; t <= rad; t++) {
-        const jj = j + t;
-        if (jj >= 0 && jj < G) s += k[t + rad] * tmp[jj * G + i];
-      }
-      out[j * G + i] = s / ks;
+  return out;
+}
+
+/** A running-sum box pass of odd width `w` (cost independent of w). */
+function boxPass(src: Float32Array, w: number, step: number): Float32Array {
+  const m = (w - 1) / 2;
+  const out = new Float32Array(G * G);
+  for (let line = 0; line < G; line++) {
+    const at = (k: number) => (step === 1 ? line * G + k : k * G + line);
+    let acc = 0;
+    for (let k = 0; k <= Math.min(m, G - 1); k++) acc += src[at(k)];
+    for (let k = 0; k < G; k++) {
+      out[at(k)] = acc / w;
+      if (k + m + 1 < G) acc += src[at(k + m + 1)];
+      if (k - m >= 0) acc -= src[at(k - m)];
     }
+  }
+  return out;
+}
+
+/**
+ * Gaussian blur of a grid by `sigma` cells: exact taps for small σ, three box passes per axis
+ * (whose variances add up to σ²) for large σ, where exact taps would cost O(σ) per cell.
+ */
+function blurGrid(src: Float32Array, sigma: number): Float32Array {
+  if (sigma < 3) {
+    const rad = Math.ceil(3 * sigma);
+    const k = Array.from({ length: 2 * rad + 1 }, (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma ** 2)));
+    return pass(pass(src, k, 1), k, G);
+  }
+  // Widths wl and wl + 2 (odd), m passes of wl: Σ (w² − 1)/12 = σ².
+  let wl = Math.floor(Math.sqrt(4 * sigma * sigma + 1));
+  if (wl % 2 === 0) wl--;
+  const m = Math.round((12 * sigma * sigma - 3 * wl * wl - 12 * wl - 9) / (-4 * wl - 4));
+  let out = src;
+  for (let p = 0; p < 3; p++) {
+    const w = p < m ? wl : wl + 2;
+    out = boxPass(boxPass(out, w, 1), w, G);
   }
   return out;
 }

@@ -17,7 +17,11 @@ export function tileGrid(
 ): { rgb: Uint8Array; width: number; height: number } {
   check(tiles.length > 0, "tiles", "need at least one tile");
   for (const [i, t] of tiles.entries()) {
-    check(t.length === tileW * tileH * 3, `tiles[${i}]`, `expected ${tileW}×${tileH}×3 bytes, got ${t.length}`);
+    check(
+      t.length === tileW * tileH * 3,
+      `tiles[${i}]`,
+      `expected ${tileW}×${tileH}×3 bytes, got ${t.length}`,
+    );
   }
   const rows = Math.ceil(tiles.length / cols);
   const width = cols * tileW + (cols + 1) * gap;

@@ -5,7 +5,7 @@
  * @module
  */
 import { INSIDE } from "./geometry.ts";
-import { SCENE_SIZE, type Scene } from "./scene.ts";
+import { type Scene, SCENE_SIZE } from "./scene.ts";
 
 /** A rendered scene: interleaved RGB bytes and the instance label map. */
 export interface Rendered {
@@ -25,7 +25,10 @@ export function render(scene: Scene): Rendered {
   const ca = Math.cos(angle), sa = Math.sin(angle);
   for (let y = 0; y < n; y++) {
     for (let x = 0; x < n; x++) {
-      const s = Math.min(1, Math.max(0, 0.5 + ((x / (n - 1) - 0.5) * ca + (y / (n - 1) - 0.5) * sa)));
+      const s = Math.min(
+        1,
+        Math.max(0, 0.5 + ((x / (n - 1) - 0.5) * ca + (y / (n - 1) - 0.5) * sa)),
+      );
       const p = (y * n + x) * 3;
       for (let c = 0; c < 3; c++) img[p + c] = from[c] * (1 - s) + to[c] * s;
     }

@@ -32,7 +32,11 @@ export function sampleGroups(rng: Rng): Group[] {
   const draw = rng();
   if (draw < 0.25) return [{ cls: pick(rng, CLASSES), colour: colour(), count: 1 }];
   if (draw < 0.55) {
-    return distinctClasses(rng, randInt(rng, 2, 5)).map((cls) => ({ cls, colour: colour(), count: 1 }));
+    return distinctClasses(rng, randInt(rng, 2, 5)).map((cls) => ({
+      cls,
+      colour: colour(),
+      count: 1,
+    }));
   }
   if (draw < 0.8) return [{ cls: pick(rng, CLASSES), colour: colour(), count: randInt(rng, 2, 5) }];
   const [a, b] = distinctClasses(rng, 2);

@@ -63,8 +63,16 @@ export function objectMask(o: ShapeObject, margin = 0): Uint8Array {
   const mask = new Uint8Array(n * n);
   const inside = INSIDE[o.cls];
   const reach = o.r + margin + 1;
-  for (let y = Math.max(0, Math.floor(o.cy - reach)); y < Math.min(n, Math.ceil(o.cy + reach)); y++) {
-    for (let x = Math.max(0, Math.floor(o.cx - reach)); x < Math.min(n, Math.ceil(o.cx + reach)); x++) {
+  for (
+    let y = Math.max(0, Math.floor(o.cy - reach));
+    y < Math.min(n, Math.ceil(o.cy + reach));
+    y++
+  ) {
+    for (
+      let x = Math.max(0, Math.floor(o.cx - reach));
+      x < Math.min(n, Math.ceil(o.cx + reach));
+      x++
+    ) {
       const u = (x + 0.5 - o.cx) / o.r;
       const v = (y + 0.5 - o.cy) / o.r;
       if (inside(u, v)) mask[y * n + x] = 1;
@@ -162,7 +170,9 @@ export function itemsOf(
 ): { cls: ShapeClass; colour: ColourName }[] {
   const items: { cls: ShapeClass; colour: ColourName }[] = [];
   for (const g of groups) {
-    for (let i = 0; i < g.count; i++) items.push({ cls: g.cls, colour: g.colour ?? pick(rng, colours) });
+    for (let i = 0; i < g.count; i++) {
+      items.push({ cls: g.cls, colour: g.colour ?? pick(rng, colours) });
+    }
   }
   return items;
 }

@@ -22,7 +22,9 @@ export function tokenIds(caption: string): Int32Array {
   if (words.length + 2 > MAX_TOKENS) {
     throw new AttnkitError(
       "prompt",
-      `${words.length + 2} tokens (with start and end) is more than the model's limit of ${MAX_TOKENS}`,
+      `${
+        words.length + 2
+      } tokens (with start and end) is more than the model's limit of ${MAX_TOKENS}`,
     );
   }
   ids[0] = INDEX.get("<sot>")!;

@@ -61,7 +61,14 @@ export const CATEGORIES: Readonly<Record<string, readonly ShapeClass[]>> = {
 export type ColourName = "red" | "orange" | "yellow" | "green" | "blue" | "purple";
 
 /** Every colour, in a fixed order. */
-export const COLOURS: readonly ColourName[] = ["red", "orange", "yellow", "green", "blue", "purple"];
+export const COLOURS: readonly ColourName[] = [
+  "red",
+  "orange",
+  "yellow",
+  "green",
+  "blue",
+  "purple",
+];
 
 /** The nominal sRGB value of each colour (renders jitter around it). */
 export const COLOUR_RGB: Readonly<Record<ColourName, readonly [number, number, number]>> = {

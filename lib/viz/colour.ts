@@ -29,7 +29,11 @@ export function heatColour(v: number): [number, number, number] {
 
 /** A heat-map picture of `values` (h × w, row-major), scaled to its own min and max. */
 export function heatmap(values: ArrayLike<number>, h: number, w: number): Uint8Array {
-  check(values.length === h * w, "values", `expected ${h}×${w} = ${h * w} values, got ${values.length}`);
+  check(
+    values.length === h * w,
+    "values",
+    `expected ${h}×${w} = ${h * w} values, got ${values.length}`,
+  );
   let lo = Infinity, hi = -Infinity;
   for (let i = 0; i < values.length; i++) {
     lo = Math.min(lo, values[i]);
@@ -62,7 +66,11 @@ export function clusterImage(
   h: number,
   w: number,
 ): Uint8Array {
-  check(fg.length === assign.length, "assign", `expected ${fg.length} entries, got ${assign.length}`);
+  check(
+    fg.length === assign.length,
+    "assign",
+    `expected ${fg.length} entries, got ${assign.length}`,
+  );
   const out = new Uint8Array(h * w * 3).fill(40);
   for (let i = 0; i < fg.length; i++) out.set(PALETTE[assign[i] % PALETTE.length], fg[i] * 3);
   return out;
@@ -71,20 +79,32 @@ export function clusterImage(
 /** Image `b` of a `[N, 3, H, W]` tensor in [0, 1] as interleaved RGB bytes. */
 export function imageBytes(images: Tensor, b = 0): Uint8Array {
   const [n, c, h, w] = images.shape;
-  check(images.shape.length === 4 && c === 3, "images", `expected [N, 3, H, W], got [${images.shape}]`);
+  check(
+    images.shape.length === 4 && c === 3,
+    "images",
+    `expected [N, 3, H, W], got [${images.shape}]`,
+  );
   check(Number.isInteger(b) && b >= 0 && b < n, "b", `index ${b} outside batch ${n}`);
   const out = new Uint8Array(h * w * 3);
   const base = b * 3 * h * w;
   for (let p = 0; p < h * w; p++) {
     for (let ch = 0; ch < 3; ch++) {
-      out[p * 3 + ch] = Math.round(255 * Math.min(1, Math.max(0, images.data[base + ch * h * w + p])));
+      out[p * 3 + ch] = Math.round(
+        255 * Math.min(1, Math.max(0, images.data[base + ch * h * w + p])),
+      );
     }
   }
   return out;
 }
 
 /** Nearest-neighbour resize of an RGB picture to `tw` × `th`. */
-export function resizeNearest(rgb: Uint8Array, w: number, h: number, tw: number, th: number): Uint8Array {
+export function resizeNearest(
+  rgb: Uint8Array,
+  w: number,
+  h: number,
+  tw: number,
+  th: number,
+): Uint8Array {
   const out = new Uint8Array(tw * th * 3);
   for (let y = 0; y < th; y++) {
     const sy = Math.floor((y * h) / th);

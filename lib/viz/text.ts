@@ -56,7 +56,13 @@ const GLYPHS: Readonly<Record<string, string>> = {
 };
 
 /** Draws `text` (upper-cased; unknown characters as blanks) at the top-left of an RGB picture. */
-export function drawText(rgb: Uint8Array, w: number, h: number, text: string, scale = 2): Uint8Array {
+export function drawText(
+  rgb: Uint8Array,
+  w: number,
+  h: number,
+  text: string,
+  scale = 2,
+): Uint8Array {
   const out = rgb.slice();
   const chars = [...text.toUpperCase()];
   const advance = 6 * scale;
