@@ -6,10 +6,11 @@
  * @module
  */
 import { check } from "../errors.ts";
-import { createSession, ort, type Session } from "../onnx/ort.ts";
+import { createSession, type Session } from "../onnx/ort.ts";
 import { loadDenoiser } from "../runtime/denoiser.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
-import { type Tensor, tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
+import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { loadClipTokenizer } from "./clip_tokenizer.ts";
 import type { OnnxModelFiles } from "./hf_layout.ts";
 import { type LoadSd15Options, parseSchedulerConfig, resolveSd15Files } from "./sd15.ts";
@@ -92,16 +93,17 @@ export async function loadSd15Model(
       prediction: scheduler.predictionType === "v_prediction" ? "v" : "epsilon",
     },
     tokenizer,
-    async encodeText(prompts: readonly string[]): Promise<Tensor> {
+    encodeText(prompts: readonly string[]): Promise<Tensor> {
       check(prompts.length > 0, "prompts", "need at least one prompt");
       const L = tokenizer.maxLength;
       const flat = prompts.flatMap((p) => [...tokenizer.encode(p)]);
-      const feed = idsInput.type === "int64"
-        ? new ort.Tensor("int64", BigInt64Array.from(flat.map(BigInt)), [prompts.length, L])
-        : new ort.Tensor("int32", Int32Array.from(flat), [prompts.length, L]);
-      const res = await text.run({ [idsInput.name]: feed });
-      const out = res[text.outputNames[0]];
-      return tensor(out.dims as number[], (out.data as Float32Array).slice());
+      return runTextEncoder(
+        text,
+        flat,
+        prompts.length,
+        L,
+        idsInput.type === "int64" ? "int64" : "int32",
+      );
     },
     denoise(latents, timestep, context, o) {
       return denoiser.run(latents, timestep, context, o?.taps ?? false);
@@ -109,13 +111,8 @@ export async function loadSd15Model(
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
     },
-    async decode(latents: Tensor): Promise<Tensor> {
-      const res = await decoder.run({
-        [decoder.inputNames[0]]: new ort.Tensor("float32", latents.data, [...latents.shape]),
-      });
-      const out = res[decoder.outputNames[0]];
-      const data = (out.data as Float32Array).map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
-      return tensor(out.dims as number[], data);
+    decode(latents: Tensor): Promise<Tensor> {
+      return runDecoder(decoder, latents);
     },
     async release() {
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);

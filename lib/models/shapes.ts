@@ -6,12 +6,13 @@
  * @module
  */
 import { check } from "../errors.ts";
-import { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
+import { createSession, type CreateSessionOptions, type Session } from "../onnx/ort.ts";
 import { decodeModel } from "../onnx/proto.ts";
 import { readBytes, readJson } from "../runtime/read.ts";
 import { loadDenoiser } from "../runtime/denoiser.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
-import { type Tensor, tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
+import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { wordTokenizer } from "../prompt/word_tokenizer.ts";
 import { CLASSES, COLOURS } from "../shapes/world.ts";
 
@@ -120,14 +121,12 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       attributes: COLOURS,
     },
     tokenizer,
-    async encodeText(prompts: readonly string[]): Promise<Tensor> {
+    encodeText(prompts: readonly string[]): Promise<Tensor> {
       check(prompts.length > 0, "prompts", "need at least one prompt");
       const L = tok.max_length;
       const ids = new Int32Array(prompts.length * L);
       prompts.forEach((p, i) => ids.set(tokenizer.tokenize(p).ids, i * L));
-      const res = await text.run({ input_ids: new ort.Tensor("int32", ids, [prompts.length, L]) });
-      const out = res[text.outputNames[0]];
-      return tensor(out.dims as number[], (out.data as Float32Array).slice());
+      return runTextEncoder(text, ids, prompts.length, L);
     },
     denoise(latents, timestep, context, o) {
       return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
@@ -135,13 +134,8 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
     },
-    async decode(latents: Tensor): Promise<Tensor> {
-      const res = await decoder.run({
-        [decoder.inputNames[0]]: new ort.Tensor("float32", latents.data, [...latents.shape]),
-      });
-      const out = res[decoder.outputNames[0]];
-      const data = (out.data as Float32Array).map((v) => Math.min(1, Math.max(0, (v + 1) / 2)));
-      return tensor(out.dims as number[], data);
+    decode(latents: Tensor): Promise<Tensor> {
+      return runDecoder(decoder, latents);
     },
     async release() {
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);
