@@ -44,6 +44,7 @@ export type * from "./lib/onnx/types.ts";
 export { AttributeType, DataType } from "./lib/onnx/types.ts";
 export { decodeModel, encodeModel } from "./lib/onnx/proto.ts";
 export { createSession, type CreateSessionOptions, ort, type Session } from "./lib/onnx/ort.ts";
+export type { ExecutionProvider } from "./lib/onnx/ort.ts";
 export { findAttention, scanAttention } from "./lib/hooks/find.ts";
 export type {
   AttentionCore,
@@ -59,6 +60,7 @@ export * from "./lib/onnx/autodiff/mod.ts";
 
 // Runtime: models, the sampling loop, controls.
 export type { DenoiseResult, DiffusionModel, ModelInfo } from "./lib/runtime/model.ts";
+export type { AttentionBias, DenoiseOptions } from "./lib/runtime/model.ts";
 export { type Denoiser, type DenoiserIo, layerSize, loadDenoiser } from "./lib/runtime/denoiser.ts";
 export {
   type AdjustEvent,
@@ -95,14 +97,18 @@ export {
   type Sd15Manifest,
   type Sd15Model,
 } from "./lib/models/sd15.ts";
+export type { SchedulerConfig, SessionFactory } from "./lib/models/sd15.ts";
+export type { OnnxModelFiles, Sd15Files, TensorSignature } from "./lib/models/hf_layout.ts";
 export { loadSd15Model, type Sd15ModelOptions } from "./lib/models/sd15_model.ts";
 export { fetchToCache, type FetchToCacheOptions, HttpStatusError } from "./lib/models/download.ts";
+export type { ProgressCallback } from "./lib/models/download.ts";
 export {
   type ClipTokenizer,
   type ClipTokenizerOptions,
   createClipTokenizer,
   loadClipTokenizer,
 } from "./lib/models/clip_tokenizer.ts";
+export type { ClipTokenizerFiles } from "./lib/models/clip_tokenizer.ts";
 
 // The shapes world (renderer, captions, vocabulary) and pictures.
 export * from "./lib/shapes/world.ts";

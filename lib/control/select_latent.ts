@@ -29,8 +29,11 @@ export interface SelectOptions extends Omit<SampleOptions, "candidates" | "taps"
 
 /** A kept snapshot of one candidate at one step. */
 export interface Snapshot {
+  /** Step index the snapshot was taken at (0 = noisiest). */
   step: number;
+  /** The candidate's accumulated attention maps at that step. */
   maps: AttentionMaps;
+  /** ISAC's result on those maps under that step's λ weights (loss, its parts, instance masks). */
   result: IsacResult;
 }
 

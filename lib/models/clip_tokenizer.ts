@@ -16,31 +16,14 @@
  *
  * @module
  */
+import type { PromptTokenizer, Tokenization, TokenPiece } from "../prompt/types.ts";
 import { AttnkitError, check } from "../errors.ts";
 
 /** A token's text and its span `[start, end)` in the input (empty span for start/end tokens). */
-export interface TokenPiece {
-  /** The token's text (bytes decoded as UTF-8, without the `</w>` mark). */
-  text: string;
-  /** First UTF-16 index of the input the token covers. */
-  start: number;
-  /** One past the last UTF-16 index it covers. */
-  end: number;
-}
+export type { Tokenization, TokenPiece } from "../prompt/types.ts";
 
-/** Token ids (with start and end tokens, unpadded) and one piece per id. */
-export interface Tokenization {
-  /** Token ids, `<|startoftext|>` first and `<|endoftext|>` last. */
-  ids: number[];
-  /** One entry per id, same order. */
-  pieces: TokenPiece[];
-}
-
-/** Anything that turns a prompt into token ids with spans. */
-export interface Tokenizer {
-  /** Splits `text` into tokens (start/end tokens included, no padding). */
-  tokenize(text: string): Tokenization;
-}
+/** Anything that turns a prompt into token ids with spans (the prompt tools' tokenizer). */
+export type Tokenizer = PromptTokenizer;
 
 /** Options for {@link createClipTokenizer}. */
 export interface ClipTokenizerOptions {

@@ -18,19 +18,28 @@ import { CLASSES, COLOURS } from "../shapes/world.ts";
 
 /** `weights/shapes/config.json`, as the recipe's exporter writes it. */
 export interface ShapesConfig {
+  /** Model name, reported as `info.name`. */
   name: string;
+  /** Side of the square decoded image in pixels. */
   image_size: number;
+  /** Channels C of a `[C, h, w]` latent. */
   latent_channels: number;
+  /** Side of the square latent grid (h = w). */
   latent_size: number;
+  /** VAE latents × this = diffusion latents (1 / std of encoded latents); decoding divides. */
   scale_factor: number;
+  /** What the UNet predicts: the added noise (`epsilon`) or the velocity (`v`). */
   prediction: "epsilon" | "v";
+  /** Training noise schedule: beta curve, training timesteps T and the β range. */
   schedule: {
     kind: "scaled_linear" | "linear";
     train_steps: number;
     beta_start: number;
     beta_end: number;
   };
+  /** Text encoder: prompt length in tokens and width of each output embedding. */
   text: { max_tokens: number; hidden: number };
+  /** File names, relative to config.json, of the four ONNX graphs and the tokenizer. */
   files: {
     text_encoder: string;
     unet: string;
@@ -38,7 +47,9 @@ export interface ShapesConfig {
     vae_encoder: string;
     tokenizer: string;
   };
+  /** Names of the UNet graph's latent, timestep and context inputs and of its output. */
   unet_inputs: { sample: string; timestep: string; encoder_hidden_states: string; output: string };
+  /** UNet attention layers in forward order: module, self/cross, grid side, heads, head width. */
   attention_layers: {
     name: string;
     kind: "self" | "cross";
@@ -46,6 +57,7 @@ export interface ShapesConfig {
     heads: number;
     head_dim: number;
   }[];
+  /** Optimiser steps the exported (EMA) diffusion weights were trained for. */
   training: { steps: number };
 }
 

@@ -21,9 +21,13 @@ import type { AttentionBias } from "./model.ts";
 
 /** Input and output names of a denoiser graph. */
 export interface DenoiserIo {
+  /** Name of the noisy-latent input `[B, C, h, w]`. */
   sample: string;
+  /** Name of the timestep input (scalar or `[B]`; float or integer). */
   timestep: string;
+  /** Name of the text-conditioning input `[B, L, D]` (encoder hidden states). */
   context: string;
+  /** Name of the model-output tensor (noise or velocity prediction, `[B, C, h, w]`). */
   output: string;
 }
 

@@ -7,7 +7,9 @@
 
 /** Reports progress `done` of `total`; `finish` ends the line. */
 export interface Progress {
+  /** Records that `done` units are complete, with an optional note shown after the count. */
   update(done: number, note?: string): void;
+  /** Ends the progress line. */
   finish(): void;
 }
 

@@ -36,12 +36,19 @@ export interface StepEvent {
 
 /** What `adjust` gets before step `step`: it returns the latents to denoise. */
 export interface AdjustEvent {
+  /** Step index, 0 = noisiest. */
   step: number;
+  /** Number of steps. */
   steps: number;
+  /** The model timestep of this step. */
   timestep: number;
+  /** The training horizon T (schedules use t/T). */
   trainSteps: number;
+  /** Current latents `[N, C, h, w]`, before the sampler's input scaling. */
   latents: Tensor;
+  /** Prompt embeddings repeated per candidate `[N, L, D]` (conditional only, no CFG half). */
   context: Tensor;
+  /** The sampler in use (its timesteps and input scaling). */
   sampler: Sampler;
 }
 

@@ -14,17 +14,25 @@ export const SCENE_SIZE = 64;
 
 /** One object in a scene: class, colour, centre and half-width in pixels. */
 export interface ShapeObject {
+  /** Shape class. */
   cls: ShapeClass;
+  /** Colour name, as a caption says it. */
   colour: ColourName;
+  /** Fill colour in 0–255 RGB: the named colour's RGB, jittered per object. */
   rgb: readonly [number, number, number];
+  /** Centre x in pixels from the left edge (continuous; pixel x spans [x, x + 1)). */
   cx: number;
+  /** Centre y in pixels from the top edge (continuous; pixel y spans [y, y + 1)). */
   cy: number;
+  /** Half-width in pixels: the shape's unit outline scaled by `r` about the centre. */
   r: number;
 }
 
 /** A background: a soft linear gradient between two light, unsaturated colours. */
 export interface Background {
+  /** Start colour of the gradient, 0–255 RGB. */
   from: readonly [number, number, number];
+  /** End colour of the gradient, 0–255 RGB (equal to `from` for a plain background). */
   to: readonly [number, number, number];
   /** Gradient direction in radians. */
   angle: number;
@@ -32,14 +40,19 @@ export interface Background {
 
 /** A whole scene. */
 export interface Scene {
+  /** The background gradient, painted first. */
   background: Background;
+  /** The objects; label i + 1 in the rendered label map marks objects[i]. */
   objects: ShapeObject[];
 }
 
 /** One group of a caption: `count` objects of a class, with a colour or none (any colour). */
 export interface Group {
+  /** Shape class of the group's objects. */
   cls: ShapeClass;
+  /** Colour of every object in the group; null lets each object take any colour. */
   colour: ColourName | null;
+  /** Number of objects in the group. */
   count: number;
 }
 
