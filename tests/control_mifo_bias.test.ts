@@ -35,7 +35,9 @@ async function checkBias(run: Run, x: Tensor, t: number, ctx: Tensor, cores: num
   const zero = await run(x, t, ctx, true, zeros);
   const d0 = maxDiff(zero.out.data, plain.out.data);
   assert.ok(d0 <= 1e-5, `zero bias changed the output by ${d0}`);
-  zero.taps![0].forEach((tp, j) => assert.ok(maxDiff(tp.q.data, taps[j].q.data) <= 1e-5, `tap ${j}`));
+  zero.taps![0].forEach((tp, j) =>
+    assert.ok(maxDiff(tp.q.data, taps[j].q.data) <= 1e-5, `tap ${j}`)
+  );
 
   // Mask key column `col` of every cross core; then the context row `col` must not matter.
   const col = 2;

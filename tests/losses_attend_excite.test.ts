@@ -49,7 +49,9 @@ function referenceMaps(
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         let s = 0;
-        for (let a = 0; a < 3; a++) for (let b = 0; b < 3; b++) s += k1[a] * k1[b] * padded[y + a][x + b];
+        for (let a = 0; a < 3; a++) {
+          for (let b = 0; b < 3; b++) s += k1[a] * k1[b] * padded[y + a][x + b];
+        }
         out[y * w + x] = s;
       }
     }
@@ -84,7 +86,9 @@ Deno.test("A&E: the neglected token scores near 1 and attains the loss", () => {
 
 Deno.test("A&E: value matches a plain re-computation (τ, last, multi-token target)", () => {
   const maps = randomMaps(5, 6, 7, 4, 0.2);
-  for (const [tokens, tau, last] of [[[2, 4], 100, 7], [[1, [3, 5]], 100, 6], [[6, 2], 20, 7]] as const) {
+  for (
+    const [tokens, tau, last] of [[[2, 4], 100, 7], [[1, [3, 5]], 100, 6], [[6, 2], 20, 7]] as const
+  ) {
     const targets = tokens.map((t) => (typeof t === "number" ? [t] : [...t]));
     const ref = referenceMaps(maps, targets, tau, last).map((m) => Math.max(...m));
     const expected = Math.max(...ref.map((p) => Math.max(0, 1 - p)));
@@ -99,7 +103,10 @@ Deno.test("A&E: gradient matches central finite differences", () => {
   const maps = randomMaps(5, 5, 6, 11, 0.2);
   checkGradient(lossOf.attendExcite({ tokens: [2, 4] }), maps, { tol: 5e-3 });
   checkGradient(lossOf.attendExcite({ tokens: [1, [3, 4]], last: 5, tau: 30 }), maps, { seed: 2 });
-  checkGradient(lossOf.attendExcite({ tokens: [2, 3], smooth: false }), maps, { seed: 3, tol: 5e-3 });
+  checkGradient(lossOf.attendExcite({ tokens: [2, 3], smooth: false }), maps, {
+    seed: 3,
+    tol: 5e-3,
+  });
   // Columns from `last` on and the start token get no gradient.
   const g = attendExciteLoss(maps, { tokens: [1, 2], last: 4 }).grad.cross!;
   for (let p = 0; p < 25; p++) {
@@ -134,7 +141,9 @@ Deno.test("IoU and GSN: gradients match central finite differences", () => {
   checkGradient(lossOf.iou({ tokens: [1, 3, 4] }), maps, { tol: 5e-3 });
   checkGradient(lossOf.iou({ tokens: [2, [4, 5]], form: "union", tau: 30 }), maps, { seed: 5 });
   checkGradient(lossOf.gsn({ tokens: [1, 3, 4] }), maps, { seed: 6, tol: 5e-3 });
-  checkGradient(lossOf.gsn({ tokens: [2, 5], lambdaIou: 3, mean: false, tau: 30 }), maps, { seed: 7 });
+  checkGradient(lossOf.gsn({ tokens: [2, 5], lambdaIou: 3, mean: false, tau: 30 }), maps, {
+    seed: 7,
+  });
 });
 
 Deno.test("GSN: (L_max + L_iou) / 2, the IoU dropped above the deactivation level", () => {

@@ -102,7 +102,11 @@ Deno.test("sum of losses: box + ISAC + A&E values and gradients add up", () => {
   const isac = lossOf.isac({ tokens: [1, 2], counts: [1, 1] }, { ins: 0.5, cls: 0.5 });
   const sum = lossOf.sum(box, { loss: ae, weight: 2, name: "ae" }, { loss: isac, weight: 0.5 });
   const r = sum(maps);
-  const parts = [box(maps), ae(maps), isacLoss(maps, { tokens: [1, 2], counts: [1, 1] }, { ins: 0.5, cls: 0.5 })];
+  const parts = [
+    box(maps),
+    ae(maps),
+    isacLoss(maps, { tokens: [1, 2], counts: [1, 1] }, { ins: 0.5, cls: 0.5 }),
+  ];
   near(r.value, parts[0].value + 2 * parts[1].value + 0.5 * parts[2].value, 1e-9, "value");
   assert.deepEqual(Object.keys(r.terms), ["term0", "ae", "term2"]);
   for (const which of ["self", "cross"] as const) {
@@ -122,8 +126,14 @@ Deno.test("box loss: bad input names the argument", () => {
   const ok = { tokens: [1, 2], alpha: 0.1 };
   throwsNaming(() => boxLoss(maps, { ...ok, boxes: [[0, 0, 1.2, 1]] }), "boxes[0]");
   throwsNaming(() => boxLoss(maps, { ...ok, boxes: [[-0.1, 0, 0.5, 1]] }), "boxes[0]");
-  throwsNaming(() => boxLoss(maps, { ...ok, boxes: [[0, 0, 1, 1], [0.5, 0.2, 0.5, 0.8]] }), "boxes[1]");
-  throwsNaming(() => boxLoss(maps, { ...ok, boxes: [[0, 0, 1, 1], [0.6, 0.2, 0.4, 0.8]] }), "boxes[1]");
+  throwsNaming(
+    () => boxLoss(maps, { ...ok, boxes: [[0, 0, 1, 1], [0.5, 0.2, 0.5, 0.8]] }),
+    "boxes[1]",
+  );
+  throwsNaming(
+    () => boxLoss(maps, { ...ok, boxes: [[0, 0, 1, 1], [0.6, 0.2, 0.4, 0.8]] }),
+    "boxes[1]",
+  );
   throwsNaming(() => boxLoss(maps, { ...ok, boxes: [[0, 0, 0.1, 0.1]] }), "boxes[0]");
   throwsNaming(
     () => boxLoss(maps, { ...ok, boxes: [[0, 0, 1, 1], [0, 0, 1, 1], [0, 0, 1, 1]] }),

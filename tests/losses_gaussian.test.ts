@@ -55,7 +55,9 @@ Deno.test("smooth2d: reflect borders do not repeat the edge pixel", () => {
   b[5] = 1;
   near(smooth2d(b, 4, 4)[0], (2 * K0) ** 2, 1e-12, "(0, 0) from (1, 1)");
   // A constant map stays constant.
-  smooth2d(new Float64Array(12).fill(0.7), 3, 4).forEach((v, i) => near(v, 0.7, 1e-12, `const ${i}`));
+  smooth2d(new Float64Array(12).fill(0.7), 3, 4).forEach((v, i) =>
+    near(v, 0.7, 1e-12, `const ${i}`)
+  );
 });
 
 Deno.test("smooth2dBackward is the adjoint: <S x, y> = <x, Sᵀ y>", () => {

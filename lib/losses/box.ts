@@ -99,20 +99,26 @@ export function checkBox(box: Box, argument: string): void {
   );
 }
 
-/** The `[H·W]` mask of a box at spatial size `[H, W]`; throws if it covers no pixel. */
-export function boxMask(box: Box, size: readonly [number, number], argument = "box"): Uint8Array {
-  checkBox(box, argument);
+/** The `[H·W]` mask of a (checked) box at `[H, W]`; may be empty for a box thinner than a pixel. */
+export function rasterBox(box: Box, size: readonly [number, number]): Uint8Array {
   const [h, w] = size;
   const y0 = roundHalfEven(box[1] * h), y1 = roundHalfEven(box[3] * h);
   const x0 = roundHalfEven(box[0] * w), x1 = roundHalfEven(box[2] * w);
-  if (y1 <= y0 || x1 <= x0) {
+  const m = new Uint8Array(h * w);
+  for (let y = y0; y < y1; y++) if (x1 > x0) m.fill(1, y * w + x0, y * w + x1);
+  return m;
+}
+
+/** The `[H·W]` mask of a box at spatial size `[H, W]`; throws if it covers no pixel. */
+export function boxMask(box: Box, size: readonly [number, number], argument = "box"): Uint8Array {
+  checkBox(box, argument);
+  const m = rasterBox(box, size);
+  if (!m.some((v) => v !== 0)) {
     throw new AttnkitError(
       argument,
-      `box ${JSON.stringify(box)} covers no pixel of the ${h}×${w} attention grid`,
+      `box ${JSON.stringify(box)} covers no pixel of the ${size[0]}×${size[1]} attention grid`,
     );
   }
-  const m = new Uint8Array(h * w);
-  for (let y = y0; y < y1; y++) m.fill(1, y * w + x0, y * w + x1);
   return m;
 }
 

@@ -101,7 +101,9 @@ export function smooth2dBackward(
       if (gv === 0) continue;
       for (let a = 0; a < n; a++) {
         const row = reflect(y + a - pad, h) * w;
-        for (let b = 0; b < n; b++) out[row + reflect(x + b - pad, w)] += kernel[a] * kernel[b] * gv;
+        for (let b = 0; b < n; b++) {
+          out[row + reflect(x + b - pad, w)] += kernel[a] * kernel[b] * gv;
+        }
       }
     }
   }

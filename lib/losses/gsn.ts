@@ -11,7 +11,7 @@ import { check } from "../errors.ts";
 import { tensor } from "../tensor.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { exciteOnMaps } from "./attend_excite.ts";
-import { type IouOptions, iouOnMaps } from "./iou.ts";
+import { iouOnMaps, type IouOptions } from "./iou.ts";
 import { tokenMaps } from "./token_maps.ts";
 import type { MapsLossResult } from "./types.ts";
 
@@ -55,8 +55,7 @@ export function gsnLoss(maps: AttentionMaps, opts: GsnOptions): GsnResult {
     const b = io?.dMaps[e];
     if (!a && !b) return null;
     const d = new Float64Array(m.length);
-    if (a) for (let p = 0; p < d.length; p++) d[p] += scale * lMax * a[p];
-    if (b) for (let p = 0; p < d.length; p++) d[p] += b[p];
+    for (let p = 0; p < d.length; p++) d[p] = (a ? scale * lMax * a[p] : 0) + (b ? b[p] : 0);
     return d;
   });
   const iou = io?.value ?? 0;

@@ -7,11 +7,15 @@
  */
 import type { AttentionMaps } from "../attention/types.ts";
 import { isacLoss, type IsacResult, type IsacSpec, type IsacWeights } from "../isac/loss.ts";
-import { type AttendExciteOptions, attendExciteLoss, type AttendExciteResult } from "./attend_excite.ts";
-import { type BoxLossOptions, boxLoss, type BoxLossResult } from "./box.ts";
-import { type SumResult, sumLosses, type WeightedLoss } from "./combine.ts";
-import { type GsnOptions, gsnLoss, type GsnResult } from "./gsn.ts";
-import { type IouOptions, iouLoss, type IouResult } from "./iou.ts";
+import {
+  attendExciteLoss,
+  type AttendExciteOptions,
+  type AttendExciteResult,
+} from "./attend_excite.ts";
+import { boxLoss, type BoxLossOptions, type BoxLossResult } from "./box.ts";
+import { sumLosses, type SumResult, type WeightedLoss } from "./combine.ts";
+import { gsnLoss, type GsnOptions, type GsnResult } from "./gsn.ts";
+import { iouLoss, type IouOptions, type IouResult } from "./iou.ts";
 import type { MapsLoss } from "./types.ts";
 
 export type { MapsLoss, MapsLossFn, MapsLossResult, TokenTarget } from "./types.ts";
@@ -21,12 +25,14 @@ export { iouLoss, iouOnMaps, softIou } from "./iou.ts";
 export type { IouForm, IouOptions, IouResult } from "./iou.ts";
 export { gsnLoss } from "./gsn.ts";
 export type { GsnOptions, GsnResult } from "./gsn.ts";
-export { boxLoss, boxMask, checkBox, roundHalfEven, subjectRegions } from "./box.ts";
+export { boxLoss, boxMask, checkBox, rasterBox, roundHalfEven, subjectRegions } from "./box.ts";
 export type { Box, BoxLossOptions, BoxLossResult, BoxTerm } from "./box.ts";
 export { sumLosses } from "./combine.ts";
 export type { SumResult, WeightedLoss } from "./combine.ts";
 export { GAUSSIAN_DEFAULTS, gaussianKernel1d, smooth2d, smooth2dBackward } from "./gaussian.ts";
 export { tokenMaps } from "./token_maps.ts";
+export { attendExciteSize, withTaps } from "./resolution.ts";
+export type { TapSelection } from "./resolution.ts";
 export type { TokenMapOptions, TokenMaps } from "./token_maps.ts";
 
 /** The loss factories; see {@link lossOf}. */

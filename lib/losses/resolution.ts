@@ -49,13 +49,19 @@ export function withTaps(model: DiffusionModel, select: TapSelection): Diffusion
   const keepOf = (taps: readonly AttentionTap[]): boolean[] => {
     if (typeof select === "function") return taps.map(select);
     const size = select === "attendExcite"
-      ? attendExciteSize(taps.map((t) => t.size), [model.info.latentShape[1], model.info.latentShape[2]])
+      ? attendExciteSize(taps.map((t) => t.size), [
+        model.info.latentShape[1],
+        model.info.latentShape[2],
+      ])
       : select;
     const keep = taps.map((t) => t.size[0] === size[0] && t.size[1] === size[1]);
     check(
       keep.some((k) => k),
       "select",
-      () => `no attention layer has size ${size[0]}×${size[1]} (sizes: ${taps.map((t) => t.size.join("×"))})`,
+      () =>
+        `no attention layer has size ${size[0]}×${size[1]} (sizes: ${
+          taps.map((t) => t.size.join("×"))
+        })`,
     );
     return keep;
   };

@@ -106,7 +106,7 @@ export async function loadSd15Model(
       );
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false);
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);

@@ -229,7 +229,9 @@ export function detect(rgb: Uint8Array, opts: DetectOptions = {}): Instance[] {
         const pa = parts[a], pb = parts[b];
         const pair = `${idOf(pa)}:${idOf(pb)}`;
         // Parts that both fit a shape well are objects in their own right.
-        if (rejected.has(pair) || Math.min(scores[a][0].iou, scores[b][0].iou) >= DRIFT_FIT) continue;
+        if (rejected.has(pair) || Math.min(scores[a][0].iou, scores[b][0].iou) >= DRIFT_FIT) {
+          continue;
+        }
         const close = pa.colours.some((ca) => pb.colours.some((cb) => hueGap(ca, cb) < DRIFT_GAP));
         if (!close || !touching(pa, owner, b)) {
           rejected.add(pair);
@@ -240,7 +242,8 @@ export function detect(rgb: Uint8Array, opts: DetectOptions = {}): Instance[] {
           colours: [...new Set([...pa.colours, ...pb.colours])],
         };
         const u = classify(union);
-        const partsFit = (scores[a][0].iou * pa.pixels.length + scores[b][0].iou * pb.pixels.length) /
+        const partsFit =
+          (scores[a][0].iou * pa.pixels.length + scores[b][0].iou * pb.pixels.length) /
           (pa.pixels.length + pb.pixels.length);
         if (u[0].iou <= partsFit) {
           rejected.add(pair);

@@ -1,14 +1,16 @@
 /**
- * Blurred shape templates for the shapes detector. A render's pixel is inside its object's label
- * when at least half of it is covered, and a decoder blurs that further; both are a low-pass
- * filter followed by a threshold at ½. So the template of a class at scale r, seen through a blur
- * of σ pixels, is `(indicator ⊗ G_s)(u, v) ≥ ½` in the class's unit coordinates, with
- * s = √(σ² + 1/12) / r (1/12 px² is the variance of the one-pixel box that coverage integrates
- * over). Blur rounds convex corners, fills concave ones and erases parts thinner than about 2σ:
- * a blurred small cross really is nearer a rounded diamond, and only a blurred template knows it.
+ * Blurred shape templates for the shapes detector. A render's pixel value is the object's
+ * coverage of that pixel (a one-pixel box filter of its silhouette), and a decoder blurs that
+ * further; both are low-pass filters. So the template of a class at scale r, seen through a blur
+ * of σ pixels, is the coverage `(indicator ⊗ G_s)(u, v)` in the class's unit coordinates, with
+ * s = √(σ² + 1/12) / r (1/12 px² is the variance of the one-pixel box). Its ½ level set is what a
+ * label map (coverage ≥ ½) or a thresholded α shows. Blur rounds convex corners, fills concave
+ * ones and erases parts thinner than about 2σ: a blurred small cross really is nearer a rounded
+ * diamond, and only a blurred template knows it.
  *
  * Each class's blurred indicator is tabulated once per blur level on a fine grid over unit
- * coordinates (built on first use and cached), so testing a pixel is one bilinear lookup.
+ * coordinates (built on first use and cached, at most 34 levels × 10 classes × 69 kB), so
+ * evaluating a pixel is one bilinear lookup.
  *
  * @module
  */
@@ -90,7 +92,10 @@ function boxPass(src: Float32Array, w: number, step: number): Float32Array {
 function blurGrid(src: Float32Array, sigma: number): Float32Array {
   if (sigma < 3) {
     const rad = Math.ceil(3 * sigma);
-    const k = Array.from({ length: 2 * rad + 1 }, (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma ** 2)));
+    const k = Array.from(
+      { length: 2 * rad + 1 },
+      (_, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma ** 2)),
+    );
     return pass(pass(src, k, 1), k, G);
   }
   // Widths wl and wl + 2 (odd), m passes of wl: Σ (w² − 1)/12 = σ².
