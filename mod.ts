@@ -123,3 +123,62 @@ export {
 export { captionOf } from "./lib/shapes/caption.ts";
 export { encodePng } from "./lib/png.ts";
 export { clusterImage, heatmap, imageBytes } from "./lib/viz/colour.ts";
+
+// WGSL kernels (a real GPU) with the CPU path beside them; the backend is picked once.
+export * from "./kernels/mod.ts";
+
+// Losses on attention maps (each `(maps) => { value, grad }`) and the controls built on them.
+export * from "./lib/losses/mod.ts";
+export {
+  expectFiniteLoss,
+  latentGrad,
+  type LatentGradResult,
+  NonFiniteLossError,
+} from "./lib/control/latent_grad.ts";
+export {
+  type AdjustHook,
+  chainAdjust,
+  isacOptimiser,
+  type IsacOptimiserOptions,
+  type LatentOptimiser,
+  type Optimised,
+  optimiseLatent,
+  type OptimiseOptions,
+  type OptimiseStepLog,
+} from "./lib/control/optimise_latent.ts";
+export {
+  adamInit,
+  adamStep,
+  type AdamOptions,
+  type AdamState,
+  iterRef,
+  type IterRefHook,
+  type IterRefOptions,
+} from "./lib/control/iter_ref.ts";
+export {
+  attendExcite,
+  type AttendExcite,
+  type AttendExciteRunOptions,
+} from "./lib/control/attend_excite.ts";
+export {
+  gsnRefiner,
+  type GsnRefiner,
+  type GsnRefinerOptions,
+  selectStep,
+  type SelectStepOptions,
+  type StepScore,
+  type StepSelection,
+} from "./lib/control/select_step.ts";
+export {
+  type MifoOptions,
+  type MifoResult,
+  type MifoSubject,
+  mifoSynthesis,
+  refineMasks,
+} from "./lib/control/mifo.ts";
+export { boundedBias, type BoundedBiasOptions, steeredModel } from "./lib/control/steer.ts";
+
+// The shapes world's detector and benchmark scoring.
+export { detect, type DetectOptions, type Instance } from "./lib/shapes/detect.ts";
+export { scoreGroups, scoreMultiClass, scoreMultiInstance } from "./lib/shapes/score.ts";
+export { benchmarkPrompts, parsePromptFile } from "./lib/shapes/benchmark_prompts.ts";

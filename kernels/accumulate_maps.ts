@@ -1,7 +1,8 @@
 /**
  * GPU wrapper for ISAC Eq. 1–2 (see `accumulate_maps.wgsl.ts`): uploads every tap's Q and K,
- * records two dispatches per tap into one compute pass with both output maps resident on the
- * device, submits once and reads both maps back once. `accumulateMapsAuto` picks this or the
+ * records three dispatches per tap (row statistics by column tile, their merge, the
+ * accumulation) into one compute pass with both output maps resident on the device, submits
+ * once and reads both maps back once. `accumulateMapsAuto` picks this or the
  * CPU reference `accumulateMaps` by backend; both give the same maps.
  *
  * @module
@@ -14,6 +15,7 @@ import { tensor } from "../lib/tensor.ts";
 import {
   accumulateWgsl,
   STATS_COMBINE_WGSL,
+  STATS_ROWS_PER_GROUP,
   statsPartialWgsl,
 } from "./accumulate_maps.wgsl.ts";
 import { TILE } from "./attention_tile.wgsl.ts";
@@ -39,7 +41,7 @@ export interface GpuTap {
   readonly q: GPUBuffer;
   /** Keys, `[heads, nk, d]`. */
   readonly k: GPUBuffer;
-  /** Heads, query rows, key rows, head dimension. */
+  /** Heads. */
   readonly heads: number;
   /** Query rows (`h·w`). */
   readonly nq: number;
@@ -118,13 +120,22 @@ export async function encodeRowStats(
     pipelineFor(device, STATS_COMBINE_WGSL),
   ]);
   const colTiles = Math.ceil(t.nk / TILE);
-  const rowTiles = Math.ceil(t.nq / TILE);
   const partial = storageBuffer(device, t.heads * t.nq * colTiles * 16);
   const stats = storageBuffer(device, t.heads * t.nq * 16);
   owned.push(partial, stats);
   const inputs = g ? [params, t.q, t.k, partial, g] : [params, t.q, t.k, partial];
-  dispatch(device, pass, partialPipe, inputs, [colTiles, rowTiles, t.heads]);
-  dispatch(device, pass, combinePipe, [params, partial, stats], grid1d(Math.ceil(t.heads * t.nq / 256)));
+  dispatch(device, pass, partialPipe, inputs, [
+    colTiles,
+    Math.ceil(t.nq / STATS_ROWS_PER_GROUP),
+    t.heads,
+  ]);
+  dispatch(
+    device,
+    pass,
+    combinePipe,
+    [params, partial, stats],
+    grid1d(Math.ceil(t.heads * t.nq / 256)),
+  );
   return stats;
 }
 
@@ -136,29 +147,33 @@ export interface GpuAttentionMaps {
   readonly cross: GpuTensor;
   /** `[H, W]`. */
   readonly size: readonly [number, number];
-  /** Buffers to release once the caller is done (the maps included). */
-  readonly owned: GPUBuffer[];
 }
 
 /**
  * Records the whole accumulation into `pass` (taps already validated into `plan` and uploaded)
- * and returns the resident output maps; nothing is submitted.
+ * and returns the resident output maps; nothing is submitted. Every buffer it creates, the maps
+ * included, is added to `owned` for the caller to release.
  */
 export async function encodeAccumulateMaps(
   device: GPUDevice,
   pass: GPUComputePassEncoder,
   taps: readonly GpuTap[],
   plan: TapPlan,
+  owned: GPUBuffer[],
 ): Promise<GpuAttentionMaps> {
   const selfCols = plan.selfHeads > 0 ? plan.hw : 0;
   const limit = device.limits.maxStorageBufferBindingSize;
-  check(plan.hw * Math.max(selfCols, plan.textLength) * 4 <= limit, "taps", () =>
-    `the [${plan.hw}, ${selfCols}] self map needs ${plan.hw * selfCols * 4} bytes, over this ` +
-    `device's storage binding limit of ${limit}`);
+  check(
+    plan.hw * Math.max(selfCols, plan.textLength) * 4 <= limit,
+    "taps",
+    () =>
+      `the [${plan.hw}, ${selfCols}] self map needs ${plan.hw * selfCols * 4} bytes, over this ` +
+      `device's storage binding limit of ${limit}`,
+  );
   // Fresh buffers are zero-filled, which is the accumulation's starting value.
   const self = storageBuffer(device, plan.hw * selfCols * 4);
   const cross = storageBuffer(device, plan.hw * plan.textLength * 4);
-  const owned = [self, cross];
+  owned.push(self, cross);
   for (const t of taps) {
     const params = uniformBuffer(device, attentionParams(t, plan));
     owned.push(params);
@@ -175,7 +190,6 @@ export async function encodeAccumulateMaps(
     self: { shape: [plan.hw, selfCols], buffer: self },
     cross: { shape: [plan.hw, plan.textLength], buffer: cross },
     size: plan.size,
-    owned,
   };
 }
 
@@ -187,11 +201,11 @@ export async function accumulateMapsGpu(
   const plan = planTaps(taps);
   const dev = device ?? await getDevice();
   const uploaded = taps.map((tap) => uploadTap(dev, tap));
+  const owned = uploaded.flatMap((t) => [t.q, t.k]);
   const encoder = dev.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  let maps: GpuAttentionMaps | undefined;
   try {
-    maps = await encodeAccumulateMaps(dev, pass, uploaded, plan);
+    const maps = await encodeAccumulateMaps(dev, pass, uploaded, plan, owned);
     pass.end();
     const selfBytes = plan.hw * maps.self.shape[1] * 4;
     const crossBytes = plan.hw * plan.textLength * 4;
@@ -205,8 +219,7 @@ export async function accumulateMapsGpu(
       size: [plan.size[0], plan.size[1]],
     };
   } finally {
-    release(uploaded.flatMap((t) => [t.q, t.k]));
-    if (maps) release(maps.owned);
+    release(owned);
   }
 }
 

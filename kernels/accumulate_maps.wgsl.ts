@@ -3,8 +3,8 @@
  * the largest map size and added into one output buffer that stays on the device across layers.
  * Per tap:
  *
- * 1. `statsPartialWgsl` — for each (head, 64-row tile, 64-column tile) the row max, Σexp and
- *    (backward only) Σ exp·g of that tile: the tiles of a row run in parallel;
+ * 1. `statsPartialWgsl` — for each (head, row, 64-column tile) the row max, Σexp and
+ *    (backward only) Σ exp·g over that tile: the tiles of a row run in parallel;
  * 2. `STATS_COMBINE_WGSL` — per (head, row) the online-softmax merge of its tiles into
  *    (max, 1/Σexp, Σ p·g, 0);
  * 3. `accumulateWgsl` — per 64×64 tile, Σ_heads p (scores recomputed, never stored), times
@@ -17,65 +17,65 @@
  */
 import { ATTENTION_PARAMS_WGSL, scoreBlockWgsl } from "./attention_tile.wgsl.ts";
 
-/** Rows of per-tile statistics: [heads, nq, col_tiles, 4] = (max, Σexp, Σexp·g, 0). */
+/** Invocations per workgroup of the statistics pass; each owns four rows 64 apart. */
+export const STATS_ROWS_PER_GROUP = 256;
+
+/**
+ * Per-tile statistics [heads, nq, col_tiles] × (max, Σexp, Σexp·g, 0): each invocation owns
+ * four rows and walks the tile's 64 columns four at a time with an online softmax, so no
+ * reduction across invocations (and no workgroup memory) is needed.
+ */
 export function statsPartialWgsl(vec4: boolean, withGrad: boolean): string {
   return /* wgsl */ `
 ${ATTENTION_PARAMS_WGSL}
 ${scoreBlockWgsl(vec4)}
 @group(0) @binding(3) var<storage, read_write> partial: array<vec4<f32>>;
 ${withGrad ? "@group(0) @binding(4) var<storage, read> g: array<f32>;" : ""}
-var<workgroup> red_m: array<f32, 1024>; // [64 rows][16 column lanes]
-var<workgroup> red_l: array<f32, 1024>;
-var<workgroup> red_u: array<f32, 1024>;
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let h = wid.z;
-  let row0 = wid.y * TILE;
+  let rows_raw = vec4<u32>(wid.y * 256u + lid.x) + vec4<u32>(0u, 64u, 128u, 192u);
+  let rows = min(rows_raw, vec4<u32>(P.nq - 1u));
   let col0 = wid.x * TILE;
-  let rows = min(vec4<u32>(row0 + lid.y) + LANES, vec4<u32>(P.nq - 1u));
-  let cols_raw = vec4<u32>(col0 + lid.x) + LANES;
-  let col_ok = cols_raw < vec4<u32>(P.nk);
-  let cols = min(cols_raw, vec4<u32>(P.nk - 1u));
-  let s = score_block(h, rows, cols);
   let neg = vec4<f32>(NEG_BIG);
-  let v0 = select(neg, s[0] * P.scale, col_ok.x);
-  let v1 = select(neg, s[1] * P.scale, col_ok.y);
-  let v2 = select(neg, s[2] * P.scale, col_ok.z);
-  let v3 = select(neg, s[3] * P.scale, col_ok.w);
-  let m = max(max(v0, v1), max(v2, v3));
   let zero = vec4<f32>(0.0);
-  let e0 = select(zero, exp(v0 - m), col_ok.x);
-  let e1 = select(zero, exp(v1 - m), col_ok.y);
-  let e2 = select(zero, exp(v2 - m), col_ok.z);
-  let e3 = select(zero, exp(v3 - m), col_ok.w);
-  let l = e0 + e1 + e2 + e3;
-  ${
+  var m = neg;
+  var l = zero;
+  var u = zero;
+  for (var cb = 0u; cb < TILE; cb += 4u) {
+    if (col0 + cb >= P.nk) { break; }
+    let cols_raw = vec4<u32>(col0 + cb) + vec4<u32>(0u, 1u, 2u, 3u);
+    let ok = cols_raw < vec4<u32>(P.nk);
+    let cols = min(cols_raw, vec4<u32>(P.nk - 1u));
+    let s = score_block(h, rows, cols);
+    let v0 = select(neg, s[0] * P.scale, ok.x);
+    let v1 = select(neg, s[1] * P.scale, ok.y);
+    let v2 = select(neg, s[2] * P.scale, ok.z);
+    let v3 = select(neg, s[3] * P.scale, ok.w);
+    let mx = max(m, max(max(v0, v1), max(v2, v3)));
+    let rescale = exp(m - mx);
+    let e0 = select(zero, exp(v0 - mx), ok.x);
+    let e1 = select(zero, exp(v1 - mx), ok.y);
+    let e2 = select(zero, exp(v2 - mx), ok.z);
+    let e3 = select(zero, exp(v3 - mx), ok.w);
+    l = l * rescale + e0 + e1 + e2 + e3;
+    ${
     withGrad
       ? `let gr = rows * P.nk;
-  let u = e0 * vec4<f32>(g[gr.x + cols.x], g[gr.y + cols.x], g[gr.z + cols.x], g[gr.w + cols.x])
-    + e1 * vec4<f32>(g[gr.x + cols.y], g[gr.y + cols.y], g[gr.z + cols.y], g[gr.w + cols.y])
-    + e2 * vec4<f32>(g[gr.x + cols.z], g[gr.y + cols.z], g[gr.z + cols.z], g[gr.w + cols.z])
-    + e3 * vec4<f32>(g[gr.x + cols.w], g[gr.y + cols.w], g[gr.z + cols.w], g[gr.w + cols.w]);`
-      : "let u = zero;"
+    u = u * rescale
+      + e0 * vec4<f32>(g[gr.x + cols.x], g[gr.y + cols.x], g[gr.z + cols.x], g[gr.w + cols.x])
+      + e1 * vec4<f32>(g[gr.x + cols.y], g[gr.y + cols.y], g[gr.z + cols.y], g[gr.w + cols.y])
+      + e2 * vec4<f32>(g[gr.x + cols.z], g[gr.y + cols.z], g[gr.z + cols.z], g[gr.w + cols.z])
+      + e3 * vec4<f32>(g[gr.x + cols.w], g[gr.y + cols.w], g[gr.z + cols.w], g[gr.w + cols.w]);`
+      : ""
   }
-  let slot = (vec4<u32>(lid.y) + LANES) * 16u + vec4<u32>(lid.x);
-  red_m[slot.x] = m.x; red_m[slot.y] = m.y; red_m[slot.z] = m.z; red_m[slot.w] = m.w;
-  red_l[slot.x] = l.x; red_l[slot.y] = l.y; red_l[slot.z] = l.z; red_l[slot.w] = l.w;
-  red_u[slot.x] = u.x; red_u[slot.y] = u.y; red_u[slot.z] = u.z; red_u[slot.w] = u.w;
-  workgroupBarrier();
-  let r = lid.y * 16u + lid.x;
-  if (r < TILE && row0 + r < P.nq) {
-    var mm = NEG_BIG;
-    for (var c = 0u; c < 16u; c++) { mm = max(mm, red_m[r * 16u + c]); }
-    var ll = 0.0;
-    var uu = 0.0;
-    for (var c = 0u; c < 16u; c++) {
-      let w = exp(red_m[r * 16u + c] - mm);
-      ll += red_l[r * 16u + c] * w;
-      uu += red_u[r * 16u + c] * w;
+    m = mx;
+  }
+  for (var i = 0u; i < 4u; i++) {
+    if (rows_raw[i] < P.nq) {
+      partial[(h * P.nq + rows_raw[i]) * P.col_tiles + wid.x] = vec4<f32>(m[i], l[i], u[i], 0.0);
     }
-    partial[(h * P.nq + row0 + r) * P.col_tiles + wid.x] = vec4<f32>(mm, ll, uu, 0.0);
   }
 }
 `;

@@ -1,15 +1,17 @@
 /**
  * WGSL shared by the attention kernels (forward accumulation and backward): the uniform block,
- * and `score_block`, which gives one invocation a 4×4 block of raw scores q·kᵀ for one head —
- * rows `row0 + ty + 16·i`, columns `col0 + tx + 16·j` of a 64×64 tile run by a 16×16 workgroup.
+ * and `score_block`, which gives one invocation the 4×4 block of raw scores q·kᵀ of one head for
+ * any four rows and four columns (the accumulation and dS kernels take rows `row0 + ty + 16·i`
+ * and columns `col0 + tx + 16·j` of a 64×64 tile run by a 16×16 workgroup; the statistics pass
+ * walks its tile four consecutive columns at a time).
  * No per-head score map is ever written to memory.
  *
  * Why registers and not workgroup-memory tiles: each q and k element loaded feeds four
  * multiply-adds from registers, the head dimension is short (40–160 in Stable Diffusion), and a
  * 64-row slab of q or k (≤ 40 KiB) stays in a GPU's L1 cache. Mesa's software adapter, which the
  * parity tests run on, also takes minutes to compile any shader that touches workgroup memory
- * inside a loop that is not unrolled, so the attention kernels keep workgroup memory to final,
- * fully unrolled reductions.
+ * inside a loop that is not unrolled (measured: 70 s for one such kernel, against 0.2 s for
+ * this form), so the attention kernels use no workgroup memory at all.
  *
  * @module
  */

@@ -45,7 +45,8 @@ let probe: Promise<Probe> | undefined;
 let device: Promise<GPUDevice> | undefined;
 let userDevice: GPUDevice | undefined;
 
-function parsePreference(value: string, source: string): BackendPreference {
+/** Reads a backend name ("gpu", "cpu", "auto", any case); `source` names where it came from. */
+export function parsePreference(value: string, source: string): BackendPreference {
   const v = value.trim().toLowerCase();
   if (v === "gpu" || v === "cpu" || v === "auto") return v;
   throw new AttnkitError("backend", `${source} must be "gpu", "cpu" or "auto", got "${value}"`);

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { accumulateMaps } from "../attention/accumulate.ts";
+import { accumulateMapsAuto } from "../../kernels/accumulate_maps.ts";
+import type { KernelOptions } from "../../kernels/backend.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { isacLoss, type IsacResult } from "../isac/loss.ts";
 import { type Schedule, schedule as schedules } from "../schedule.ts";
@@ -23,6 +24,8 @@ export interface SelectOptions extends Omit<SampleOptions, "candidates" | "taps"
   schedule?: Schedule;
   /** A parsed spec (default: parsed from the prompt with the model's vocabulary). */
   spec?: PromptSpec;
+  /** Where the attention maths runs (default: the backend picked once, WGSL on a real GPU). */
+  kernels?: KernelOptions;
   /** Keep each candidate's ISAC result at these steps (for pictures). */
   keepSteps?: readonly number[];
 }
@@ -72,16 +75,16 @@ export async function selectLatent(
     candidates: n,
     taps: true,
     label: opts.label ?? `ISAC select ×${n}`,
-    onStep(e) {
+    async onStep(e) {
       const w = sched(e.timestep, e.trainSteps);
       const row: number[] = [];
-      e.taps!.forEach((taps, i) => {
-        const maps = accumulateMaps(taps);
+      for (const [i, taps] of e.taps!.entries()) {
+        const maps = await accumulateMapsAuto(taps, opts.kernels);
         const r = isacLoss(maps, spec.isac, w);
         scores[i] += r.value;
         row.push(r.value);
         if (keep.has(e.step)) snapshots[i].push({ step: e.step, maps, result: r });
-      });
+      }
       perStep.push(row);
     },
   });

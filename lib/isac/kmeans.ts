@@ -105,7 +105,11 @@ function sqDist(
   return s;
 }
 
-function seedCentres(
+/**
+ * k-means++ seeding (first centre uniform, then proportional to the squared distance to the
+ * nearest chosen centre; the lowest unchosen point when all distances are 0): `[k, dim]` centres.
+ */
+export function seedCentres(
   x: Float32Array,
   n: number,
   dim: number,

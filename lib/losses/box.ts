@@ -22,12 +22,13 @@
  *
  * @module
  */
+import { roundHalfEven } from "../samplers/timesteps.ts";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, expectShape, tensor } from "../tensor.ts";
 import type { Tensor } from "../tensor.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { checkCross } from "./token_maps.ts";
-import type { MapsLossResult, TokenTarget } from "./types.ts";
+import type { MapsLossResult, TokenColumns } from "./types.ts";
 
 /** A box `[x0, y0, x1, y1]`, normalised to [0, 1], x to the right and y down. */
 export type Box = readonly [number, number, number, number];
@@ -35,7 +36,7 @@ export type Box = readonly [number, number, number, number];
 /** Options of {@link boxLoss}; scales default to MIFO's. */
 export interface BoxLossOptions {
   /** Target token columns, one entry per subject (an array is a multi-token subject). */
-  tokens: readonly TokenTarget[];
+  tokens: readonly TokenColumns[];
   /** `boxes[i]` belongs to `tokens[i]`; at most one per target (targets without one are free). */
   boxes: readonly Box[];
   /** Masks `[H·W]` (non-zero = inside) replacing the boxes, e.g. refined by clustering. */
@@ -68,15 +69,6 @@ export interface BoxLossResult extends MapsLossResult {
   cross: BoxTerm[];
   /** Self terms per subject (empty when the self term is off). */
   self: BoxTerm[];
-}
-
-/** Python's `round` (half to even), which MIFO's box-to-mask code uses. */
-export function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
 }
 
 /** Checks one box: four finite numbers in [0, 1] with x1 > x0 and y1 > y0. */
@@ -124,7 +116,7 @@ export function boxMask(box: Box, size: readonly [number, number], argument = "b
 
 /** Checks boxes against targets; returns one mask per boxed subject at `size`. */
 export function subjectRegions(
-  tokens: readonly TokenTarget[],
+  tokens: readonly TokenColumns[],
   boxes: readonly Box[],
   size: readonly [number, number],
   regions?: readonly Uint8Array[],

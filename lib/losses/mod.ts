@@ -18,14 +18,14 @@ import { gsnLoss, type GsnOptions, type GsnResult } from "./gsn.ts";
 import { iouLoss, type IouOptions, type IouResult } from "./iou.ts";
 import type { MapsLoss } from "./types.ts";
 
-export type { MapsLoss, MapsLossFn, MapsLossResult, TokenTarget } from "./types.ts";
+export type { MapsLoss, MapsLossFn, MapsLossResult, TokenColumns } from "./types.ts";
 export { argMax, attendExciteLoss, exciteOnMaps } from "./attend_excite.ts";
 export type { AttendExciteOptions, AttendExciteResult } from "./attend_excite.ts";
 export { iouLoss, iouOnMaps, softIou } from "./iou.ts";
 export type { IouForm, IouOptions, IouResult } from "./iou.ts";
 export { gsnLoss } from "./gsn.ts";
 export type { GsnOptions, GsnResult } from "./gsn.ts";
-export { boxLoss, boxMask, checkBox, rasterBox, roundHalfEven, subjectRegions } from "./box.ts";
+export { boxLoss, boxMask, checkBox, rasterBox, subjectRegions } from "./box.ts";
 export type { Box, BoxLossOptions, BoxLossResult, BoxTerm } from "./box.ts";
 export { sumLosses } from "./combine.ts";
 export type { SumResult, WeightedLoss } from "./combine.ts";

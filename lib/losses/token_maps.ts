@@ -17,12 +17,12 @@ import { expectFinite, expectShape, tensor } from "../tensor.ts";
 import type { Tensor } from "../tensor.ts";
 import { tokenSoftmax, tokenSoftmaxBackward } from "../attention/normalise.ts";
 import { GAUSSIAN_DEFAULTS, gaussianKernel1d, smooth2d, smooth2dBackward } from "./gaussian.ts";
-import type { TokenTarget } from "./types.ts";
+import type { TokenColumns } from "./types.ts";
 
 /** Options of the token-map preprocessing; defaults are A&E's. */
 export interface TokenMapOptions {
   /** Target token columns of the cross map; an array entry is one multi-token target. */
-  tokens: readonly TokenTarget[];
+  tokens: readonly TokenColumns[];
   /** Softmax temperature multiplier (default 100, i.e. temperature 1/100). */
   tau?: number;
   /** Exclusive end of the softmax columns (default L; see the module doc). */
@@ -45,7 +45,7 @@ export interface TokenMaps {
 
 /** The token columns of each target, checked against `1 … last − 1`. */
 export function targetColumns(
-  tokens: readonly TokenTarget[],
+  tokens: readonly TokenColumns[],
   last: number,
   argument = "tokens",
 ): number[][] {

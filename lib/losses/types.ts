@@ -18,4 +18,4 @@ export type MapsLossFn<R extends MapsLossResult = MapsLossResult> = (
 ) => R;
 
 /** A target: one token column, or several columns whose maps are averaged (a multi-token word). */
-export type TokenTarget = number | readonly number[];
+export type TokenColumns = number | readonly number[];
