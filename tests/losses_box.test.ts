@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { AttentionMaps } from "../lib/attention/types.ts";
-import { boxLoss, boxMask, roundHalfEven } from "../lib/losses/box.ts";
+import { boxLoss, boxMask } from "../lib/losses/box.ts";
+import { roundHalfEven } from "../lib/samplers/timesteps.ts";
 import { lossOf } from "../lib/losses/mod.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { tensor } from "../lib/tensor.ts";
