@@ -1,42 +1,51 @@
 /**
  * Cost of latent gradients through the embedded UNet (onnxruntime-web, wasm EP):
  * - per batch size (1, 2), each in a fresh process: plain forward, forward with taps, the
- *   CPU map work (accumulate, ISAC loss, accumulate VJP), the VJP graph's first call (graph build
+ *   JS map work (accumulate, ISAC loss, accumulate VJP), the VJP graph's first call (graph build
  *   + session) and its steady-state time, as ratios to the plain forward; peak RSS (VmHWM, reset
- *   between phases through /proc/self/clear_refs where the kernel allows) per phase, as ratios;
+ *   between phases through /proc/self/clear_refs where the kernel allows) per phase.
+ *   Times are process CPU time (user + system): on a shared machine wall time measures the
+ *   other jobs as much as this one;
  * - end to end for one prompt and seed: ISAC latent optimisation (Algorithm 1, every step) vs the
  *   base sampler, same steps and guidance.
  * Writes bench/results/gradients.md and .json and prints the table.
  *
- *   deno run -A bench/gradients.ts [--steps 20] [--repeats 5] [--weights DIR]
+ *   deno run -A bench/gradients.ts [--steps 20] [--repeats 5] [--eps wasm,node] [--weights DIR]
+ *
+ * Probes and the end-to-end comparison run for each EP in --eps (default wasm, plus node when
+ * onnxruntime-node loads).
  *
  * @module
  */
 import { parseArgs } from "node:util";
+import process from "node:process";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import { accumulateMapsBackward } from "../lib/attention/accumulate_backward.ts";
 import { isacSpecFor } from "../lib/control/isac_spec.ts";
 import { optimiseLatent } from "../lib/control/optimise_latent.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { loadShapesModel } from "../lib/models/shapes.ts";
-import { ort } from "../lib/onnx/ort.ts";
+import { type ExecutionProvider, fastestCpuProvider, ort } from "../lib/onnx/ort.ts";
 import { initialLatents, sampleLatents } from "../lib/runtime/sample.ts";
 import { schedule } from "../lib/schedule.ts";
 import { tensor } from "../lib/tensor.ts";
 
 const PROMPT = "a photo of two red circles and a blue square";
 
-interface Mem {
-  rssMiB: number;
-  hwmMiB: number;
-  externalMiB: number;
+interface Phase {
+  /** Process CPU time (user + system) per call, ms: min and median. */
+  cpuMs: { min: number; median: number };
+  /** Wall time per call, ms (median): inflated by other jobs on a shared machine. */
+  wallMs: number;
+  /** Peak RSS (VmHWM) during the phase, MiB. */
+  peakMiB: number;
+  /** Peak RSS minus RSS at the phase's start, MiB. */
+  aboveStartMiB: number;
 }
 
-async function mem(): Promise<Mem> {
+async function vmHwmMiB(): Promise<number> {
   const status = await Deno.readTextFile("/proc/self/status");
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-  const u = Deno.memoryUsage();
-  return { rssMiB: u.rss / 2 ** 20, hwmMiB: hwm, externalMiB: u.external / 2 ** 20 };
+  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
 /** Resets VmHWM to the current RSS; false where the kernel or sandbox refuses. */
@@ -54,21 +63,55 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-async function timed(n: number, f: () => Promise<unknown> | unknown): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await f();
-    out.push(performance.now() - t);
-  }
-  return out;
+const cpuMsNow = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** One call of `f` after resetting the peak: CPU ms, wall ms, peak RSS and its rise, MiB. */
+async function once(f: () => Promise<unknown> | unknown) {
+  await resetPeak();
+  const start = Deno.memoryUsage().rss / 2 ** 20;
+  const c = cpuMsNow();
+  const t = performance.now();
+  await f();
+  const wall = performance.now() - t;
+  const cpu = cpuMsNow() - c;
+  const peak = await vmHwmMiB();
+  return { cpu, wall, peak, above: peak - start };
 }
 
-/** One batch size, measured in this (fresh) process. */
-async function probe(batch: number, repeats: number, weights?: string) {
+/** Summary of several {@link once} calls. */
+function summarise(calls: Awaited<ReturnType<typeof once>>[]): Phase {
+  return {
+    cpuMs: { min: Math.min(...calls.map((c) => c.cpu)), median: median(calls.map((c) => c.cpu)) },
+    wallMs: median(calls.map((c) => c.wall)),
+    peakMiB: Math.max(...calls.map((c) => c.peak)),
+    aboveStartMiB: Math.max(...calls.map((c) => c.above)),
+  };
+}
+
+/** Runs `f` n times; CPU, wall and peak-RSS figures. */
+async function phase(n: number, f: () => Promise<unknown> | unknown): Promise<Phase> {
+  const calls = [];
+  for (let i = 0; i < n; i++) calls.push(await once(f));
+  return summarise(calls);
+}
+
+/**
+ * One batch size, measured in this (fresh) process. The phases are interleaved round by round
+ * after warm-up rounds: V8 runs wasm on its baseline compiler first and tiers up hot functions
+ * later, so phases measured one after another would favour whichever came last.
+ */
+async function probe(
+  batch: number,
+  repeats: number,
+  ep: ExecutionProvider,
+  weights?: string,
+  warmup = 4,
+) {
   ort.env.logLevel = "error";
-  const m0 = await mem();
-  const model = await loadShapesModel({ dir: weights });
+  const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
   const spec = isacSpecFor(model, PROMPT);
   const cond = await model.encodeText([PROMPT]);
   const ctx = tensor(
@@ -78,131 +121,164 @@ async function probe(batch: number, repeats: number, weights?: string) {
   const x = initialLatents(model.info.latentShape, 0, batch);
   const t = 601;
   const w = schedule.soft(t, model.info.trainSteps);
-  await model.denoise(x, t, ctx); // warm-up
-  await model.denoise(x, t, ctx, { taps: true });
-  const loaded = await mem();
-  const canReset = await resetPeak();
-  const plain = await timed(repeats, () => model.denoise(x, t, ctx));
-  const withTaps = await timed(repeats, () => model.denoise(x, t, ctx, { taps: true }));
-  const forward = await mem();
   const res = await model.denoise(x, t, ctx, { taps: true });
+  const loadedMiB = Deno.memoryUsage().rss / 2 ** 20;
+  const canReset = await resetPeak();
   let tapGrads = res.taps!.map((taps) => accumulateMapsBackward(taps, {}));
-  const cpu = await timed(repeats, () => {
+  const maps = () => {
     tapGrads = res.taps!.map((taps) => {
-      const maps = accumulateMaps(taps);
-      const r = isacLoss(maps, spec.isac, w);
+      const r = isacLoss(accumulateMaps(taps), spec.isac, w);
       return accumulateMapsBackward(taps, r.grad);
     });
+  };
+  maps();
+  // The process without a VJP session: forward and map work only.
+  const beforeVjp = await phase(2, async () => {
+    await model.denoise(x, t, ctx, { taps: true });
+    maps();
   });
-  await resetPeak();
-  const [build] = await timed(1, () => model.gradient(x, t, ctx, tapGrads));
-  const built = await mem();
-  await resetPeak();
-  const vjp = await timed(repeats, () => model.gradient(x, t, ctx, tapGrads));
-  const after = await mem();
+  const vjpBuild = await phase(1, () => model.gradient(x, t, ctx, tapGrads));
+  const calls = { forward: [], forwardTaps: [], mapsCpu: [], vjp: [] } as Record<
+    "forward" | "forwardTaps" | "mapsCpu" | "vjp",
+    Awaited<ReturnType<typeof once>>[]
+  >;
+  for (let r = 0; r < warmup + repeats; r++) {
+    const round = {
+      forward: await once(() => model.denoise(x, t, ctx)),
+      forwardTaps: await once(() => model.denoise(x, t, ctx, { taps: true })),
+      mapsCpu: await once(maps),
+      vjp: await once(() => model.gradient(x, t, ctx, tapGrads)),
+    };
+    if (r < warmup) continue;
+    for (const k of Object.keys(round) as (keyof typeof round)[]) calls[k].push(round[k]);
+  }
+  const u = Deno.memoryUsage();
   await model.release();
   return {
+    ep,
     batch,
     repeats,
-    ms: {
-      forward: median(plain),
-      forwardTaps: median(withTaps),
-      mapsLossBackwardCpu: median(cpu),
-      vjpFirstCall: build,
-      vjp: median(vjp),
-    },
-    memMiB: {
-      start: m0,
-      loaded,
-      forwardPeak: forward.hwmMiB,
-      vjpBuildPeak: built.hwmMiB,
-      vjpPeak: after.hwmMiB,
-      peakResetBetweenPhases: canReset,
-      externalAfterVjp: after.externalMiB,
-    },
+    warmup,
+    loadedMiB,
+    peakResetBetweenPhases: canReset,
+    externalMiBAfterVjp: u.external / 2 ** 20,
+    beforeVjp,
+    forward: summarise(calls.forward),
+    forwardTaps: summarise(calls.forwardTaps),
+    mapsCpu: summarise(calls.mapsCpu),
+    vjpBuild,
+    vjp: summarise(calls.vjp),
   };
 }
 
 type Probe = Awaited<ReturnType<typeof probe>>;
 
-async function runProbe(batch: number, repeats: number, weights?: string): Promise<Probe> {
-  const args = ["run", "-A", new URL(import.meta.url).pathname, "--probe", String(batch), "--repeats", String(repeats)];
+async function runProbe(
+  batch: number,
+  repeats: number,
+  ep: ExecutionProvider,
+  weights?: string,
+): Promise<Probe> {
+  const args = [
+    "run",
+    "-A",
+    new URL(import.meta.url).pathname,
+    "--probe",
+    String(batch),
+    "--repeats",
+    String(repeats),
+    "--ep",
+    ep,
+  ];
   if (weights) args.push("--weights", weights);
-  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" }).output();
+  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" })
+    .output();
   if (!out.success) throw new Error(`probe for batch ${batch} failed`);
   const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
   return JSON.parse(text);
 }
 
-async function endToEnd(steps: number, weights?: string) {
+async function endToEnd(steps: number, ep: ExecutionProvider, weights?: string) {
   ort.env.logLevel = "error";
-  const model = await loadShapesModel({ dir: weights });
+  const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
   const common = { seed: 0, steps, guidance: 5, progress: false };
-  // Build the VJP session once, outside the timed runs.
-  const spec = isacSpecFor(model, PROMPT);
-  const cond = await model.encodeText([PROMPT]);
-  const x = initialLatents(model.info.latentShape, 0, 1);
-  const r = await model.denoise(x, 601, cond, { taps: true });
-  const g = r.taps!.map((taps) => {
-    const maps = accumulateMaps(taps);
-    return accumulateMapsBackward(taps, isacLoss(maps, spec.isac, { ins: 1, cls: 1 }).grad);
-  });
-  await model.gradient(x, 601, cond, g);
-  const [baseMs] = await timed(1, () => sampleLatents(model, PROMPT, common));
+  // Warm-up (VJP session build, V8 tier-up) with short runs outside the timed ones.
+  await sampleLatents(model, PROMPT, { ...common, steps: 3 });
+  await optimiseLatent(model, PROMPT, { ...common, steps: 3 });
+  const base = await phase(1, () => sampleLatents(model, PROMPT, common));
   let log: Awaited<ReturnType<typeof optimiseLatent>>["log"] = [];
-  const [optMs] = await timed(1, async () => {
+  const opt = await phase(1, async () => {
     log = (await optimiseLatent(model, PROMPT, common)).log;
   });
   await model.release();
   return {
+    ep,
     prompt: PROMPT,
     steps,
     guidance: 5,
-    baseMs,
-    optimiseMs: optMs,
-    ratio: optMs / baseMs,
+    base,
+    optimise: opt,
+    cpuRatio: opt.cpuMs.min / base.cpuMs.min,
+    wallRatio: opt.wallMs / base.wallMs,
     optimisedSteps: log.length,
-    firstLoss: log[0]?.value[0],
-    lastLoss: log.at(-1)?.value[0],
-    gradNorm: [Math.min(...log.map((s) => s.gradNorm[0])), Math.max(...log.map((s) => s.gradNorm[0]))],
+    loss: log.map((s) => s.value[0]),
+    gradNorm: log.map((s) => s.gradNorm[0]),
   };
 }
 
-function table(probes: Probe[], e2e: Awaited<ReturnType<typeof endToEnd>>): string {
+function table(probes: Probe[], e2es: Awaited<ReturnType<typeof endToEnd>>[]): string {
   const f = (v: number, d = 1) => v.toFixed(d);
   const rows = probes.map((p) => {
-    const inc = (v: number) => v - p.memMiB.loaded.rssMiB;
-    return `| ${p.batch} | ${f(p.ms.forward)} | ${f(p.ms.forwardTaps)} | ${f(p.ms.vjp)} | ${
-      f(p.ms.vjp / p.ms.forward, 2)
-    } | ${f(p.ms.vjpFirstCall)} | ${f(p.ms.mapsLossBackwardCpu)} | ${f(p.memMiB.loaded.rssMiB)} | ${
-      f(p.memMiB.forwardPeak)
-    } | ${f(p.memMiB.vjpPeak)} | ${f(p.memMiB.vjpPeak / p.memMiB.forwardPeak, 2)} | ${
-      f(inc(p.memMiB.vjpPeak))
-    } / ${f(inc(p.memMiB.forwardPeak))} |`;
+    const fw = p.forward.cpuMs.min;
+    return `| ${p.ep} | ${p.batch} | ${f(fw)} | ${f(p.forwardTaps.cpuMs.min)} | ${
+      f(p.vjp.cpuMs.min)
+    } | ${f(p.vjp.cpuMs.min / fw, 2)} | ${f(p.mapsCpu.cpuMs.min)} | ${f(p.vjpBuild.cpuMs.min)} | ${
+      f(p.loadedMiB)
+    } | ${f(p.forward.aboveStartMiB)} | ${f(p.forwardTaps.aboveStartMiB)} | ${
+      f(p.vjpBuild.aboveStartMiB)
+    } | ${f(p.vjp.aboveStartMiB)} | ${
+      f(Math.max(p.vjpBuild.peakMiB, p.vjp.peakMiB) / p.beforeVjp.peakMiB, 2)
+    } |`;
   });
+  const lossRange = (xs: number[]) =>
+    `${Math.min(...xs).toExponential(2)} … ${Math.max(...xs).toExponential(2)}`;
   return [
     "# Latent gradients through the embedded UNet",
     "",
-    `Machine: ${Deno.build.os}/${Deno.build.arch}, onnxruntime-web wasm EP, 1 thread, ${
-      navigator.hardwareConcurrency
-    } logical CPUs shared with training jobs (timings are medians of ${probes[0].repeats}, noisy).`,
-    `Prompt "${PROMPT}", timestep 601, soft λ. Each batch size runs in a fresh process.`,
+    `Machine: ${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} logical CPUs ` +
+    "shared with training jobs; ORT with 1 thread (wasm: onnxruntime-web; node: onnxruntime-node CPU). Times are process CPU time " +
+    `(user + system), min of ${probes[0].repeats} rounds after ${
+      probes[0].warmup
+    } warm-up rounds, ` +
+    "phases interleaved; wall times were several times larger and " +
+    "erratic under the load, see the .json. Each batch size runs in a fresh process.",
+    `Prompt "${PROMPT}", timestep 601, soft λ.`,
     "",
-    "| batch | forward ms | fwd+taps ms | VJP ms | VJP ÷ fwd | VJP 1st call ms (build) | maps+loss+VJP CPU ms | RSS loaded MiB | peak fwd MiB | peak VJP MiB | peak VJP ÷ fwd | above loaded: VJP / fwd MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| EP | batch | fwd CPU ms | fwd+taps | VJP | VJP ÷ fwd | maps+ISAC+map-VJP (JS) | VJP build (1st call) | RSS loaded MiB | Δpeak fwd | Δpeak fwd+taps | Δpeak VJP build | Δpeak VJP | process peak with VJP ÷ before the VJP session |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `Peaks are VmHWM; reset between phases: ${probes[0].memMiB.peakResetBetweenPhases}. ORT's wasm arena ` +
-    "is not readable through onnxruntime-web's API; it is inside RSS. The VJP graph takes the latents and " +
-    "recomputes the forward itself, so one ISAC step costs fwd+taps + CPU map work + VJP.",
+    "Δpeak = VmHWM during the phase minus RSS at its start (MiB), VmHWM reset between phases: " +
+    `${
+      probes[0].peakResetBetweenPhases
+    }. ORT's wasm arena cannot be read through onnxruntime-web's ` +
+    "API; it is inside RSS (wasm memory only grows, so a phase that needs no new arena adds ~0). " +
+    "The VJP graph takes the latents and recomputes the forward itself, so one ISAC step costs " +
+    "fwd+taps + the JS map work + VJP.",
     "",
-    `## End to end (${e2e.steps} DDIM steps, guidance ${e2e.guidance}, seed 0)`,
+    `## End to end (${e2es[0].steps} DDIM steps, guidance ${
+      e2es[0].guidance
+    }, seed 0, after a warm-up run)`,
     "",
-    "| base ms | ISAC optimise ms | ratio | optimised steps | L_t first → last | ‖∇‖ min … max |",
-    "|---|---|---|---|---|---|",
-    `| ${f(e2e.baseMs)} | ${f(e2e.optimiseMs)} | ${f(e2e.ratio, 2)} | ${e2e.optimisedSteps} | ${
-      e2e.firstLoss?.toFixed(4)
-    } → ${e2e.lastLoss?.toFixed(4)} | ${e2e.gradNorm[0].toExponential(2)} … ${e2e.gradNorm[1].toExponential(2)} |`,
+    "| EP | base CPU ms | ISAC optimise CPU ms | CPU ratio | wall ratio | optimised steps | L_t range | ‖∇‖ range |",
+    "|---|---|---|---|---|---|---|---|",
+    ...e2es.map((e2e) =>
+      `| ${e2e.ep} | ${f(e2e.base.cpuMs.min)} | ${f(e2e.optimise.cpuMs.min)} | ${
+        f(e2e.cpuRatio, 2)
+      } | ${f(e2e.wallRatio, 2)} | ${e2e.optimisedSteps} | ${lossRange(e2e.loss)} | ${
+        lossRange(e2e.gradNorm)
+      } |`
+    ),
     "",
   ].join("\n");
 }
@@ -215,20 +291,35 @@ async function main(): Promise<void> {
       repeats: { type: "string" },
       steps: { type: "string" },
       weights: { type: "string" },
+      ep: { type: "string" },
+      eps: { type: "string" },
     },
   });
   const repeats = Number(values.repeats ?? "5");
   if (values.probe) {
-    console.log(JSON.stringify(await probe(Number(values.probe), repeats, values.weights)));
+    const ep = (values.ep ?? "wasm") as ExecutionProvider;
+    console.log(JSON.stringify(await probe(Number(values.probe), repeats, ep, values.weights)));
     return;
   }
-  const probes = [await runProbe(1, repeats, values.weights), await runProbe(2, repeats, values.weights)];
-  const e2e = await endToEnd(Number(values.steps ?? "20"), values.weights);
+  const fastest = await fastestCpuProvider();
+  // Probes and end-to-end runs for each EP.
+  const eps = (values.eps ?? (fastest === "node" ? "wasm,node" : "wasm")).split(
+    ",",
+  ) as ExecutionProvider[];
+  const probes: Probe[] = [];
+  for (const ep of eps) {
+    for (const batch of [1, 2]) probes.push(await runProbe(batch, repeats, ep, values.weights));
+  }
+  const e2e = [];
+  for (const ep of eps) e2e.push(await endToEnd(Number(values.steps ?? "20"), ep, values.weights));
   const md = table(probes, e2e);
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(new URL("gradients.md", dir), md);
-  await Deno.writeTextFile(new URL("gradients.json", dir), JSON.stringify({ probes, endToEnd: e2e }, null, 2) + "\n");
+  await Deno.writeTextFile(
+    new URL("gradients.json", dir),
+    JSON.stringify({ probes, endToEnd: e2e }, null, 2) + "\n",
+  );
   console.log(md);
 }
 

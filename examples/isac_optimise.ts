@@ -17,6 +17,7 @@ import { clusterImage, imageBytes, PALETTE, resizeNearest } from "../lib/viz/col
 import { drawText } from "../lib/viz/text.ts";
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
+import { type ExecutionProvider, fastestCpuProvider } from "../lib/onnx/ort.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import type { DiffusionModel } from "../lib/runtime/model.ts";
@@ -40,7 +41,7 @@ export interface RunOptimiseOptions {
   /** Model directory (default the embedded weights). */
   weights?: string;
   /** onnxruntime execution provider. */
-  ep: "wasm" | "webgpu";
+  ep: ExecutionProvider;
   /** Learning rate η (default 0.01, the paper's). */
   eta?: number;
 }
@@ -48,7 +49,9 @@ export interface RunOptimiseOptions {
 const T = 128;
 
 /** A line plot of series over steps (each scaled to the common max), RGB T × T. */
-function lossPlot(series: { values: number[]; colour: readonly [number, number, number] }[]): Uint8Array {
+function lossPlot(
+  series: { values: number[]; colour: readonly [number, number, number] }[],
+): Uint8Array {
   const rgb = new Uint8Array(T * T * 3).fill(255);
   const top = 22, bottom = T - 6, left = 6, right = T - 6;
   let hi = 0;
@@ -67,7 +70,9 @@ function lossPlot(series: { values: number[]; colour: readonly [number, number, 
     for (let i = 1; i < s.values.length; i++) {
       const [x0, y0, x1, y1] = [px(i - 1), py(s.values[i - 1]), px(i), py(s.values[i])];
       const len = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0)));
-      for (let k = 0; k <= len; k++) put(x0 + ((x1 - x0) * k) / len, y0 + ((y1 - y0) * k) / len, s.colour);
+      for (let k = 0; k <= len; k++) {
+        put(x0 + ((x1 - x0) * k) / len, y0 + ((y1 - y0) * k) / len, s.colour);
+      }
     }
   }
   return rgb;
@@ -95,7 +100,10 @@ async function clustersOf(
 /** Base vs ISAC-optimised images per seed, with the per-step loss; writes `opts.out`. */
 export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
   const t0 = performance.now();
-  const model = await loadShapesModel({ dir: opts.weights, session: { executionProviders: [opts.ep] } });
+  const model = await loadShapesModel({
+    dir: opts.weights,
+    session: { executionProviders: [opts.ep] },
+  });
   const tiles: Uint8Array[] = [];
   const lines: string[] = [];
   const context = await model.encodeText([opts.prompt]);
@@ -104,7 +112,10 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
     const common = { seed, steps: opts.steps, guidance: opts.guidance };
     const base = await sampleLatents(model, opts.prompt, { ...common, label: `base s${seed}` });
     const opt = await optimiseLatent(model, opts.prompt, { ...common, eta: opts.eta });
-    const both = tensor([2, ...base.shape.slice(1)], new Float32Array([...base.data, ...opt.latents.data]));
+    const both = tensor(
+      [2, ...base.shape.slice(1)],
+      new Float32Array([...base.data, ...opt.latents.data]),
+    );
     const images = await decodeLatents(model, both);
     const [, , H, W] = images.shape;
     tiles.push(drawText(resizeNearest(imageBytes(images, 0), W, H, T, T), T, T, `base s${seed}`));
@@ -120,7 +131,7 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
       ]),
       T,
       T,
-      "loss/step",
+      `L max ${Math.max(0, ...log.map((s) => s.value[0])).toFixed(2)}`,
     ));
     lines.push(
       `seed ${seed}: L_t ${log.map((s) => s.value[0].toFixed(3)).join(" ")}` +
@@ -134,16 +145,21 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
   const grid = tileGrid(tiles, T, T, 5, 4, 255);
   await Deno.writeFile(opts.out, await encodePng(grid.rgb, grid.width, grid.height));
   await model.release();
-  console.log(`prompt: "${opts.prompt}" (η = ${opts.eta ?? 0.01}, ${opts.steps} steps)`);
+  console.log(
+    `prompt: "${opts.prompt}" (η = ${opts.eta ?? 0.01}, ${opts.steps} steps, EP ${opts.ep})`,
+  );
   console.log("columns: base | its instances | ISAC-optimised | its instances | loss per step");
   console.log("plot: black L_t, red λ_ins·L_ins, blue λ_cls·L_cls");
   for (const line of lines) console.log(line);
   console.log(
-    `wrote ${opts.out} (${grid.width}×${grid.height}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    `wrote ${opts.out} (${grid.width}×${grid.height}) in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
   );
 }
 
-const HELP = `examples/isac_optimise.ts — ISAC latent optimisation (Algorithm 1) on the embedded model
+const HELP =
+  `examples/isac_optimise.ts — ISAC latent optimisation (Algorithm 1) on the embedded model
 
 Usage: deno run -A examples/isac_optimise.ts [options]
 
@@ -154,7 +170,7 @@ Options:
   --steps N       DDIM steps (default 50)
   --guidance X    classifier-free guidance scale (default 5)
   --eta X         learning rate η (default 0.01)
-  --ep EP         wasm (default) | webgpu
+  --ep EP         auto (default: node if onnxruntime-node loads, else wasm) | node | wasm | webgpu
   --out PATH      output PNG (default out/isac_optimise.png)
   --weights DIR   model directory (default the embedded weights/shapes)`;
 
@@ -178,15 +194,23 @@ if (import.meta.main) {
     if (values.help) {
       console.log(HELP);
     } else {
-      const num = (name: string, v: string | undefined, dflt: number, ok: (n: number) => boolean) => {
+      const num = (
+        name: string,
+        v: string | undefined,
+        dflt: number,
+        ok: (n: number) => boolean,
+      ) => {
         const n = v === undefined ? dflt : Number(v);
         if (!ok(n)) throw new AttnkitError(`--${name}`, `invalid value "${v}"`);
         return n;
       };
-      const ep = values.ep ?? "wasm";
-      if (ep !== "wasm" && ep !== "webgpu") {
-        throw new AttnkitError("--ep", `must be "wasm" or "webgpu", got "${ep}"`);
+      const epArg = values.ep ?? "auto";
+      if (!["auto", "node", "wasm", "webgpu"].includes(epArg)) {
+        throw new AttnkitError("--ep", `must be auto, node, wasm or webgpu, got "${epArg}"`);
       }
+      const ep: ExecutionProvider = epArg === "auto"
+        ? await fastestCpuProvider()
+        : epArg as ExecutionProvider;
       const out = values.out ?? "out/isac_optimise.png";
       const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
       await Deno.mkdir(dir, { recursive: true });

@@ -9,8 +9,8 @@ import {
   adamInit,
   adamStep,
   gsnStepSize,
-  ITERREF_TIMESTEP_FRACTION,
   iterRef,
+  ITERREF_TIMESTEP_FRACTION,
   iterRefShifts,
   stepNearest,
 } from "../lib/control/iter_ref.ts";
@@ -55,9 +55,14 @@ Deno.test("control iterref: adamStep matches torch.optim.Adam and the closed-for
   }
   assert.equal(state.t, 3);
   // Weight decay adds wd·x to the gradient (torch's Adam, not AdamW).
-  const a = adamStep(Float32Array.of(2), Float32Array.of(0), adamInit(1), 0.1, { weightDecay: 0.5 });
+  const a = adamStep(Float32Array.of(2), Float32Array.of(0), adamInit(1), 0.1, {
+    weightDecay: 0.5,
+  });
   assert.ok(Math.abs(a[0] - (2 - 0.1 * 1 / (1 + 1e-3))) < 1e-6);
-  assert.throws(() => adamStep(Float32Array.of(1), Float32Array.of(1, 2), adamInit(1), 1), AttnkitError);
+  assert.throws(
+    () => adamStep(Float32Array.of(1), Float32Array.of(1, 2), adamInit(1), 1),
+    AttnkitError,
+  );
 });
 
 Deno.test("control iterref: iterRefShifts takes k Adam shifts per item and stops at the threshold", async () => {
@@ -75,7 +80,12 @@ Deno.test("control iterref: iterRefShifts takes k Adam shifts per item and stops
     });
     return Promise.resolve({ values, grad: tensor(t.shape, grad) });
   };
-  const r = await iterRefShifts(x, gradOf, { shifts: 3, lr: 0.5, threshold: 0, adam: { eps: 1e-3 } });
+  const r = await iterRefShifts(x, gradOf, {
+    shifts: 3,
+    lr: 0.5,
+    threshold: 0,
+    adam: { eps: 1e-3 },
+  });
   assert.equal(calls, 3);
   TORCH_X[2].forEach((v, i) => assert.ok(Math.abs(r.latents.data[i] - v) < 2e-6));
   assert.deepEqual([...r.latents.data.slice(4)], CEN.map(Math.fround));
@@ -84,10 +94,18 @@ Deno.test("control iterref: iterRefShifts takes k Adam shifts per item and stops
   assert.equal(r.items[1].shifts, 0);
   assert.deepEqual(r.items[1].values, [0]);
   // A threshold the first item reaches after one shift stops it there.
-  const early = await iterRefShifts(x, gradOf, { shifts: 10, lr: 0.5, threshold: 13, adam: { eps: 1e-3 } });
+  const early = await iterRefShifts(x, gradOf, {
+    shifts: 10,
+    lr: 0.5,
+    threshold: 13,
+    adam: { eps: 1e-3 },
+  });
   assert.equal(early.items[0].shifts, 1);
   TORCH_X[0].forEach((v, i) => assert.ok(Math.abs(early.latents.data[i] - v) < 2e-6));
-  await assert.rejects(() => iterRefShifts(x, gradOf, { shifts: 1.5, lr: 1, threshold: 0 }), AttnkitError);
+  await assert.rejects(
+    () => iterRefShifts(x, gradOf, { shifts: 1.5, lr: 1, threshold: 0 }),
+    AttnkitError,
+  );
 });
 
 Deno.test("control iterref: GSN step size and the paper's default step", () => {
@@ -133,9 +151,24 @@ Deno.test("control iterref: the hook shifts only at its step and reports NaN wit
   // Expected: 4 Adam steps (checked against torch above) on ∇ = 2x with the step-8 learning rate.
   let want: Float32Array = x.data;
   const state = adamInit(2);
-  for (let k = 0; k < 4; k++) want = adamStep(want, want.map((v) => 2 * v), state, gsnStepSize(8, 50));
+  for (let k = 0; k < 4; k++) {
+    want = adamStep(
+      want,
+      want.map((v) => 2 * v),
+      state,
+      gsnStepSize(8, 50),
+    );
+  }
   for (let s = 0; s < 12; s++) {
-    const e = { step: s, steps: 50, timestep: ts[s], trainSteps: 1000, latents: x, context: ctx, sampler };
+    const e = {
+      step: s,
+      steps: 50,
+      timestep: ts[s],
+      trainSteps: 1000,
+      latents: x,
+      context: ctx,
+      sampler,
+    };
     const out = await hook.adjust(e);
     if (s !== 8) assert.equal(out, x);
     else assert.deepEqual([...out.data], [...want]);
@@ -145,7 +178,15 @@ Deno.test("control iterref: the hook shifts only at its step and reports NaN wit
   assert.ok(Math.abs(hook.log[0].lr - gsnStepSize(8, 50)) < 1e-12);
 
   const bad = iterRef(model, { at: [0], loss: () => ({ value: NaN, grad: {} }) });
-  const e0 = { step: 0, steps: 50, timestep: ts[0], trainSteps: 1000, latents: x, context: ctx, sampler };
+  const e0 = {
+    step: 0,
+    steps: 50,
+    timestep: ts[0],
+    trainSteps: 1000,
+    latents: x,
+    context: ctx,
+    sampler,
+  };
   const err = await bad.adjust(e0).then(() => undefined, (e) => e);
   assert.ok(err instanceof NonFiniteLossError);
   assert.match(err.message, /step 0, item 0: the value term is NaN/);

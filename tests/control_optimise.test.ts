@@ -271,7 +271,10 @@ Deno.test("control optimise: a NaN term throws naming step and term, or stops wi
     assert.equal(calls, 2);
     assert.equal(opt.stopped()?.term, "cls");
     assert.equal(opt.stopped()?.step, 1);
-    assert.deepEqual(opt.log.map((s) => [s.step, s.skipped !== undefined]), [[0, false], [1, true]]);
+    assert.deepEqual(opt.log.map((s) => [s.step, s.skipped !== undefined]), [[0, false], [
+      1,
+      true,
+    ]]);
   });
   await t.step("a non-finite map gradient is traced to its term", async () => {
     const badClsGrad = (maps: Parameters<typeof isacLoss>[0], spec: IsacSpec, w: IsacWeights) => {

@@ -83,7 +83,9 @@ Deno.test({
         const numeric = (p.value - m.value) / (2 * h);
         const analytic = dot(g.grad.data, v);
         const fixed = p.key === base.key && m.key === base.key;
-        lines.push(`v${k}: ⟨∇,v⟩ ${analytic.toExponential(3)} fd ${numeric.toExponential(3)} fixed ${fixed}`);
+        lines.push(
+          `v${k}: ⟨∇,v⟩ ${analytic.toExponential(3)} fd ${numeric.toExponential(3)} fixed ${fixed}`,
+        );
         if (!fixed) continue;
         // Relative to ‖∇‖: random directions carry ~‖∇‖/√n, so a tolerance on |⟨∇,v⟩| alone
         // would be dominated by float32 noise in the forward.
@@ -93,8 +95,13 @@ Deno.test({
         );
         checked++;
       }
-      console.log(`‖∇‖ = ${gNorm.toExponential(3)}, L = ${base.value.toFixed(5)}; ${lines.join("; ")}`);
-      assert.ok(checked >= 3, `only ${checked} of ${dirs.length} directions kept the assignment fixed`);
+      console.log(
+        `‖∇‖ = ${gNorm.toExponential(3)}, L = ${base.value.toFixed(5)}; ${lines.join("; ")}`,
+      );
+      assert.ok(
+        checked >= 3,
+        `only ${checked} of ${dirs.length} directions kept the assignment fixed`,
+      );
     });
 
     await t.step("one small step of the hook lowers L_t to first order", async () => {
@@ -115,10 +122,15 @@ Deno.test({
       assert.equal(after.key, base.key, "the step changed the clustering; pick a smaller step");
       const drop = base.value - after.value;
       const predicted = eta * gNorm * gNorm;
-      console.log(`L ${base.value.toFixed(6)} → ${after.value.toFixed(6)}; drop ${drop.toExponential(3)}, ` +
-        `first-order ${predicted.toExponential(3)}`);
+      console.log(
+        `L ${base.value.toFixed(6)} → ${after.value.toFixed(6)}; drop ${drop.toExponential(3)}, ` +
+          `first-order ${predicted.toExponential(3)}`,
+      );
       assert.ok(drop > 0, `L_t went up: ${base.value} → ${after.value}`);
-      assert.ok(Math.abs(drop - predicted) <= 0.2 * predicted, `drop ${drop} vs η‖∇‖² ${predicted}`);
+      assert.ok(
+        Math.abs(drop - predicted) <= 0.2 * predicted,
+        `drop ${drop} vs η‖∇‖² ${predicted}`,
+      );
       assert.equal(opt.log[0].gradNorm[0].toFixed(3), gNorm.toFixed(3));
     });
     await model.release();

@@ -47,7 +47,7 @@ gpuTest("kernels: accumulateMaps on the GPU matches the CPU reference", async (t
     assertClose(got.cross, want.cross, "cross", 1e-6, 1e-4);
     assert.ok(maxAbs(want.self) > 1e-3 && maxAbs(want.cross) > 1e-3, "reference is not all zero");
   });
-  await t.step("16x16 + 2x2 (δ = 8), rectangular 8x4 + 4x2, d 40 (not a multiple of 16)", async () => {
+  await t.step("16x16 + 2x2 (δ = 8), rectangular 8x4 + 4x2, d 40, L 77", async () => {
     const taps = [
       tap("self", 16, 16, 2, 40, 6, 11, 0.7),
       tap("self", 2, 2, 3, 40, 6, 13, 0.7),
@@ -63,6 +63,17 @@ gpuTest("kernels: accumulateMaps on the GPU matches the CPU reference", async (t
     const gotRect = await accumulateMapsGpu(rect, device);
     assertClose(gotRect.self, wantRect.self, "rect self", 1e-6, 1e-4);
     assert.deepEqual(gotRect.cross.shape, [32, 0]);
+  });
+  await t.step("head dimension 6 (scalar loads) and L 77 (two column tiles)", async () => {
+    const taps = [
+      tap("self", 8, 8, 2, 6, 77, 51),
+      tap("cross", 8, 8, 2, 6, 77, 53),
+      tap("cross", 4, 4, 2, 6, 77, 55),
+    ];
+    const want = accumulateMaps(taps);
+    const got = await accumulateMapsGpu(taps, device);
+    assertClose(got.self, want.self, "self", 1e-6, 1e-4);
+    assertClose(got.cross, want.cross, "cross", 1e-6, 1e-4);
   });
   await t.step("large logits stay finite (online softmax)", async () => {
     const taps = [tap("self", 4, 4, 2, 8, 6, 31, 8), tap("cross", 4, 4, 2, 8, 6, 33, 8)];

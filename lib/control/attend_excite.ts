@@ -21,7 +21,7 @@
 import { check } from "../errors.ts";
 import { attendExciteLoss, type AttendExciteOptions } from "../losses/attend_excite.ts";
 import { type TapSelection, withTaps } from "../losses/resolution.ts";
-import type { TokenTarget } from "../losses/types.ts";
+import type { TokenColumns } from "../losses/types.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
 import type { AdjustEvent } from "../runtime/sample.ts";
 import { type Tensor, tensor } from "../tensor.ts";
@@ -33,7 +33,7 @@ import { adjustGrad, type AdjustHook } from "./optimise_latent.ts";
 /** Options of {@link attendExcite}; defaults are A&E's `RunConfig`. */
 export interface AttendExciteRunOptions {
   /** Target tokens (default: the class tokens the prompt parser finds). */
-  targets?: readonly TokenTarget[];
+  targets?: readonly TokenColumns[];
   /** Loss options other than the tokens (τ, last, smoothing). */
   loss?: Omit<AttendExciteOptions, "tokens">;
   /** Refinement thresholds by step index (default {0: 0.05, 10: 0.5, 20: 0.8}). */
@@ -70,7 +70,7 @@ export interface AttendExcite {
   /** One entry per altered step. */
   readonly log: AttendExciteStepLog[];
   /** The targets used. */
-  readonly targets: readonly TokenTarget[];
+  readonly targets: readonly TokenColumns[];
 }
 
 /** Attend-and-Excite as an adjust hook; see the module doc. */

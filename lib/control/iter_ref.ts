@@ -107,7 +107,11 @@ export function gsnStepSize(
 export const ITERREF_TIMESTEP_FRACTION: number = 0.821;
 
 /** The step whose timestep is nearest `fraction`·T (the first on ties). */
-export function stepNearest(timesteps: readonly number[], trainSteps: number, fraction: number): number {
+export function stepNearest(
+  timesteps: readonly number[],
+  trainSteps: number,
+  fraction: number,
+): number {
   let best = 0;
   for (let j = 1; j < timesteps.length; j++) {
     const target = fraction * trainSteps;
@@ -128,7 +132,9 @@ export interface IterRefItemLog {
 
 /** The log of one IterRef step. */
 export interface IterRefStepLog {
+  /** Step index. */
   step: number;
+  /** Model timestep. */
   timestep: number;
   /** Learning rate used. */
   lr: number;
@@ -191,12 +197,19 @@ export async function iterRefShifts(
     "shifts",
     `must be a non-negative integer, got ${opts.shifts}`,
   );
-  check(Number.isFinite(opts.lr) && opts.lr >= 0, "lr", `must be a finite number ≥ 0, got ${opts.lr}`);
+  check(
+    Number.isFinite(opts.lr) && opts.lr >= 0,
+    "lr",
+    `must be a finite number ≥ 0, got ${opts.lr}`,
+  );
   const b = x.shape[0];
   const per = x.data.length / b;
   const data = x.data.slice();
   const states = Array.from({ length: b }, () => adamInit(per));
-  const items: IterRefItemLog[] = Array.from({ length: b }, () => ({ values: [], gradNorm: [], shifts: 0 }));
+  const items: IterRefItemLog[] = Array.from(
+    { length: b },
+    () => ({ values: [], gradNorm: [], shifts: 0 }),
+  );
   let active = Array.from({ length: b }, (_, i) => i);
   for (let r = 0; r < opts.shifts && active.length > 0; r++) {
     const cur = rows(tensor(x.shape, data), active);
@@ -225,7 +238,12 @@ export function iterRef(model: DiffusionModel, opts: IterRefOptions): IterRefHoo
   const shifts = opts.shifts ?? 50;
   const log: IterRefStepLog[] = [];
   const adjust: AdjustHook = async (e: AdjustEvent) => {
-    const at: StepAt = { step: e.step, steps: e.steps, timestep: e.timestep, trainSteps: e.trainSteps };
+    const at: StepAt = {
+      step: e.step,
+      steps: e.steps,
+      timestep: e.timestep,
+      trainSteps: e.trainSteps,
+    };
     const chosen = opts.at ??
       [stepNearest(e.sampler.timesteps(), e.trainSteps, ITERREF_TIMESTEP_FRACTION)];
     if (!selects(chosen, at)) return e.latents;

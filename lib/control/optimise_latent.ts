@@ -22,7 +22,7 @@ import type { AttentionMaps } from "../attention/types.ts";
 import { check } from "../errors.ts";
 import { isacLoss, type IsacResult, type IsacSpec, type IsacWeights } from "../isac/loss.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
-import { type AdjustEvent, type SampleOptions, sampleLatents } from "../runtime/sample.ts";
+import { type AdjustEvent, sampleLatents, type SampleOptions } from "../runtime/sample.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { type Schedule, schedule as schedules } from "../schedule.ts";
 import { type Tensor, tensor } from "../tensor.ts";
@@ -142,7 +142,10 @@ export function isacMapsLoss(
     } catch (e) {
       if (!(e instanceof NonFiniteLossError) || e.term !== "grad") throw e;
       for (const term of ["ins", "cls"] as const) {
-        const alone = { ins: term === "ins" ? weights.ins : 0, cls: term === "cls" ? weights.cls : 0 };
+        const alone = {
+          ins: term === "ins" ? weights.ins : 0,
+          cls: term === "cls" ? weights.cls : 0,
+        };
         try {
           expectFiniteLoss({ value: 0, grad: loss(maps, spec, alone).grad }, item);
         } catch {

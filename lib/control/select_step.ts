@@ -24,7 +24,7 @@ import { check } from "../errors.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { gsnLoss, type GsnOptions, type GsnResult } from "../losses/gsn.ts";
 import { type TapSelection, withTaps } from "../losses/resolution.ts";
-import type { TokenTarget } from "../losses/types.ts";
+import type { TokenColumns } from "../losses/types.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
 import {
   decodeLatents,
@@ -42,7 +42,7 @@ import { NonFiniteLossError } from "./latent_grad.ts";
 /** Options of {@link gsnRefiner}. */
 export interface GsnRefinerOptions {
   /** Target tokens (default: the class tokens the prompt parser finds with the model's vocabulary). */
-  targets?: readonly TokenTarget[];
+  targets?: readonly TokenColumns[];
   /** The IterRef step index (default: nearest timestep 0.821·T, as `iterRef`). */
   step?: number;
   /** Number of sampling steps, to check `step` before sampling (checked at run time anyway). */
@@ -81,12 +81,12 @@ export interface GsnRefiner {
   /** The GSNg steps. */
   readonly guidance: GuidanceLog[];
   /** The targets used. */
-  readonly targets: readonly TokenTarget[];
+  readonly targets: readonly TokenColumns[];
 }
 
 /** The GSN loss on a prompt's targets, as latent optimisation takes it. */
 export function gsnMapsLoss(
-  targets: readonly TokenTarget[],
+  targets: readonly TokenColumns[],
   opts: Omit<GsnOptions, "tokens"> = {},
 ): (maps: AttentionMaps) => GsnResult {
   return (maps) => gsnLoss(maps, { ...opts, tokens: targets });
@@ -161,7 +161,7 @@ export interface SelectStepOptions
   score: (image: Tensor, prompt: string) => number | Promise<number>;
   /** Refiner options other than the step (shifts, loss, GSNg, targets per prompt). */
   refine?: Omit<GsnRefinerOptions, "step" | "steps" | "targets"> & {
-    targets?: (prompt: string) => readonly TokenTarget[];
+    targets?: (prompt: string) => readonly TokenColumns[];
   };
   /**
    * Makes the image `[3, H, W]` (or `[1, 3, H, W]`) for (step, prompt, seed); default: sample with
