@@ -108,7 +108,7 @@ export {
   createClipTokenizer,
   loadClipTokenizer,
 } from "./lib/models/clip_tokenizer.ts";
-export type { ClipTokenizerFiles } from "./lib/models/clip_tokenizer.ts";
+export type { ClipTokenizerFiles, Tokenizer } from "./lib/models/clip_tokenizer.ts";
 
 // The shapes world (renderer, captions, vocabulary) and pictures.
 export * from "./lib/shapes/world.ts";
@@ -148,21 +148,21 @@ export {
 } from "./lib/control/optimise_latent.ts";
 export {
   adamInit,
-  adamStep,
   type AdamOptions,
   type AdamState,
+  adamStep,
   iterRef,
   type IterRefHook,
   type IterRefOptions,
 } from "./lib/control/iter_ref.ts";
 export {
-  attendExcite,
   type AttendExcite,
+  attendExcite,
   type AttendExciteRunOptions,
 } from "./lib/control/attend_excite.ts";
 export {
-  gsnRefiner,
   type GsnRefiner,
+  gsnRefiner,
   type GsnRefinerOptions,
   selectStep,
   type SelectStepOptions,
@@ -182,3 +182,25 @@ export { boundedBias, type BoundedBiasOptions, steeredModel } from "./lib/contro
 export { detect, type DetectOptions, type Instance } from "./lib/shapes/detect.ts";
 export { scoreGroups, scoreMultiClass, scoreMultiInstance } from "./lib/shapes/score.ts";
 export { benchmarkPrompts, parsePromptFile } from "./lib/shapes/benchmark_prompts.ts";
+
+// Types the public functions above mention.
+export type {
+  IsacLossFn,
+  StepAt,
+  StepFilter,
+  StepMapsLoss,
+} from "./lib/control/optimise_latent.ts";
+export type { IterRefItemLog, IterRefStepLog } from "./lib/control/iter_ref.ts";
+export type { AttendExciteStepLog } from "./lib/control/attend_excite.ts";
+export type { GuidanceLog } from "./lib/control/select_step.ts";
+export type { MifoIteration, MifoStepLog, RefineOptions, RefineStats } from "./lib/control/mifo.ts";
+export type { LayerGeometry, MasksAt, SteerCall } from "./lib/control/steer.ts";
+export type { ShapeScore } from "./lib/shapes/detect_shape.ts";
+export type { GroupScore, GroupsScore, Scored, ScoreOptions } from "./lib/shapes/score.ts";
+export type {
+  BenchmarkPrompt,
+  BenchmarkPromptOptions,
+  BenchmarkSetting,
+  FilePrompt,
+} from "./lib/shapes/benchmark_prompts.ts";
+export { seedCentres } from "./lib/isac/kmeans.ts";

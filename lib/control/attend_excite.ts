@@ -52,6 +52,7 @@ export interface AttendExciteRunOptions {
 
 /** What happened at one step. */
 export interface AttendExciteStepLog {
+  /** Step index (0 = noisiest). */
   step: number;
   /** α_i. */
   alpha: number;

@@ -127,11 +127,13 @@ export interface MifoIteration {
 
 /** One optimised step. */
 export interface MifoStepLog {
+  /** Step index (0 = noisiest). */
   step: number;
   /** Penalty weight α. */
   alpha: number;
   /** Step size η. */
   eta: number;
+  /** Each latent update made at this step. */
   iterations: MifoIteration[];
 }
 

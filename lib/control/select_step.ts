@@ -63,6 +63,7 @@ export interface GsnRefinerOptions {
 
 /** One GSNg step. */
 export interface GuidanceLog {
+  /** Step index (0 = noisiest). */
   step: number;
   /** Loss per candidate before the update. */
   value: number[];

@@ -55,7 +55,9 @@ export interface BoxLossOptions {
 
 /** One subject's sums and loss on one map. */
 export interface BoxTerm {
+  /** Attention mass inside the subject's box (region). */
   fg: number;
+  /** Attention mass outside it. */
   bg: number;
   /** `(1 − fg/(fg+bg))² + α·log(1 + bg)`, unweighted. */
   loss: number;

@@ -29,7 +29,9 @@ import { CLASSES, type ShapeClass } from "./world.ts";
 
 /** A shape class with the IoU of its best-fitting template. */
 export interface ShapeScore {
+  /** The class. */
   cls: ShapeClass;
+  /** Soft IoU of the region with the class template fitted to it. */
   iou: number;
 }
 
