@@ -17,7 +17,7 @@ import { clusterImage, heatmap, imageBytes, resizeNearest } from "../lib/viz/col
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
 import { drawText } from "../lib/viz/text.ts";
-import { type ExecutionProvider, fastestCpuProvider } from "../lib/onnx/ort.ts";
+import { type ExecutionProvider, pickExecutionProvider } from "../lib/onnx/ort.ts";
 
 const HELP = `examples/isac.ts — ISAC (instance-to-semantic attention control) on the embedded model
 
@@ -31,8 +31,9 @@ Options:
   --steps N          DDIM steps (default 50)
   --guidance X       classifier-free guidance scale (default 5)
   --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
-  --ep EP            execution provider: auto (default: node if onnxruntime-node loads, else
-                     wasm) | node | wasm | webgpu
+  --ep EP            execution provider: auto (default: webgpu on a real GPU, sharing one
+                     device with the kernels; else node if onnxruntime-node loads, else wasm)
+                     | node | wasm | webgpu
   --out PATH         output PNG (default out/isac.png)
   --weights DIR      model directory (default the embedded weights/shapes)
   -h, --help         this text
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     throw new AttnkitError("--out", `cannot write ${out}: ${e.message}`);
   });
   const ep: ExecutionProvider = epArg === "auto"
-    ? await fastestCpuProvider()
+    ? await pickExecutionProvider()
     : epArg as ExecutionProvider;
   if (method === "optimise") {
     const { runOptimise } = await import("./isac_optimise.ts");

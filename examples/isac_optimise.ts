@@ -17,7 +17,7 @@ import { clusterImage, imageBytes, PALETTE, resizeNearest } from "../lib/viz/col
 import { drawText } from "../lib/viz/text.ts";
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
-import { type ExecutionProvider, fastestCpuProvider } from "../lib/onnx/ort.ts";
+import { type ExecutionProvider, pickExecutionProvider } from "../lib/onnx/ort.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import type { DiffusionModel } from "../lib/runtime/model.ts";
@@ -209,7 +209,7 @@ if (import.meta.main) {
         throw new AttnkitError("--ep", `must be auto, node, wasm or webgpu, got "${epArg}"`);
       }
       const ep: ExecutionProvider = epArg === "auto"
-        ? await fastestCpuProvider()
+        ? await pickExecutionProvider()
         : epArg as ExecutionProvider;
       const out = values.out ?? "out/isac_optimise.png";
       const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";

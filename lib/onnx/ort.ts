@@ -10,6 +10,7 @@
  */
 import * as ortModule from "onnxruntime-web/webgpu";
 import { AttnkitError } from "../errors.ts";
+import { getBackend, useDevice } from "../../kernels/backend.ts";
 
 /** The onnxruntime-web namespace (Tensor, InferenceSession, env, …). */
 export const ort: typeof ortModule = ortModule;
@@ -49,6 +50,18 @@ export interface CreateSessionOptions {
 }
 
 let sessionsCreated = 0;
+let deviceShared = false;
+
+/**
+ * After onnxruntime's first WebGPU session, makes attnkit's kernels use the GPUDevice that ORT
+ * made (ORT 1.30's WebGPU provider creates its own device and ignores one set beforehand), so
+ * model outputs and kernels live on one device.
+ */
+async function shareDevice(): Promise<void> {
+  if (deviceShared) return;
+  useDevice((await ort.env.webgpu.device) as GPUDevice);
+  deviceShared = true;
+}
 let nodeOrt: Promise<typeof ortModule> | undefined;
 
 function loadNodeOrt(): Promise<typeof ortModule> {
@@ -133,7 +146,9 @@ export async function createSession(
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
   if (opts.preferredOutputLocation) options.preferredOutputLocation = opts.preferredOutputLocation;
   try {
-    return await ort.InferenceSession.create(bytes, options);
+    const session = await ort.InferenceSession.create(bytes, options);
+    if (eps.includes("webgpu")) await shareDevice();
+    return session;
   } catch (e) {
     throw new AttnkitError(
       opts.source ?? "model",
@@ -150,4 +165,12 @@ export async function fastestCpuProvider(): Promise<ExecutionProvider> {
   } catch {
     return "wasm";
   }
+}
+
+/**
+ * The provider for `"auto"`: WebGPU when attnkit's backend found a real (non-fallback) GPU
+ * adapter, else the fastest CPU provider ({@link fastestCpuProvider}).
+ */
+export async function pickExecutionProvider(): Promise<ExecutionProvider> {
+  return (await getBackend()) === "gpu" ? "webgpu" : fastestCpuProvider();
 }
