@@ -31,6 +31,8 @@ Options:
   --steps N          DDIM steps (default 50)
   --guidance X       classifier-free guidance scale (default 5)
   --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
+  --eta X            optimise: learning rate η (default 0.01, the paper's; on the embedded
+                     model 10 works better, see bench/results/accuracy.md)
   --ep EP            execution provider: auto (default: webgpu on a real GPU, sharing one
                      device with the kernels; else node if onnxruntime-node loads, else wasm)
                      | node | wasm | webgpu
@@ -49,6 +51,17 @@ function intArg(name: string, v: string | undefined, dflt: number, min = 0): num
   return n;
 }
 
+/** Fails early on an output path that cannot be written, leaving no empty file behind. */
+async function checkWritable(path: string): Promise<void> {
+  const existed = await Deno.stat(path).then(() => true, () => false);
+  try {
+    (await Deno.open(path, { write: true, create: true })).close();
+  } catch (e) {
+    throw new AttnkitError("--out", `cannot write ${path}: ${(e as Error).message}`);
+  }
+  if (!existed) await Deno.remove(path);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -60,6 +73,7 @@ async function main(): Promise<void> {
       steps: { type: "string" },
       guidance: { type: "string" },
       method: { type: "string" },
+      eta: { type: "string" },
       ep: { type: "string" },
       out: { type: "string" },
       weights: { type: "string" },
@@ -93,15 +107,27 @@ async function main(): Promise<void> {
   await Deno.mkdir(dir, { recursive: true }).catch((e) => {
     throw new AttnkitError("--out", `cannot create ${dir}: ${e.message}`);
   });
-  await Deno.writeFile(out, new Uint8Array()).catch((e) => {
-    throw new AttnkitError("--out", `cannot write ${out}: ${e.message}`);
-  });
+  await checkWritable(out);
   const ep: ExecutionProvider = epArg === "auto"
     ? await pickExecutionProvider()
     : epArg as ExecutionProvider;
   if (method === "optimise") {
     const { runOptimise } = await import("./isac_optimise.ts");
-    await runOptimise({ prompt, seed, rows, steps, guidance, out, weights: values.weights, ep });
+    const eta = Number(values.eta ?? "0.01");
+    if (!(Number.isFinite(eta) && eta >= 0)) {
+      throw new AttnkitError("--eta", `must be a number ≥ 0, got "${values.eta}"`);
+    }
+    await runOptimise({
+      prompt,
+      seed,
+      rows,
+      steps,
+      guidance,
+      out,
+      weights: values.weights,
+      ep,
+      eta,
+    });
     return;
   }
 

@@ -24,6 +24,8 @@ export function isacSpecFor(
   prompt: string,
   opts: { targets?: readonly TargetSpec[]; seed?: number } = {},
 ): PromptSpec {
+  // Tokenize first: a word the model cannot read is a clearer error than "no countable noun".
+  model.tokenizer.tokenize(prompt);
   const targets = promptTokens(prompt, model.tokenizer, {
     nouns: model.info.nouns,
     attributes: model.info.attributes,
