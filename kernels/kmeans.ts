@@ -11,13 +11,14 @@
  */
 import { check } from "../lib/errors.ts";
 import {
+  checkKmeansArgs,
   clusterMeans,
   kmeans,
   type KMeansOptions,
   type KMeansResult,
   seedCentres,
 } from "../lib/isac/kmeans.ts";
-import { expectFinite, expectShape, type Tensor, tensor } from "../lib/tensor.ts";
+import { expectShape, type Tensor, tensor } from "../lib/tensor.ts";
 import { deviceFor, getDevice, type KernelOptions } from "./backend.ts";
 import {
   dispatch,
@@ -63,30 +64,6 @@ function refillEmpty(
   return cent;
 }
 
-function checkArgs(
-  features: Tensor,
-  k: number,
-  opts: KMeansOptions,
-): [number, number, number, number] {
-  expectShape(features, [-1, -1], "features", "[F, D]");
-  expectFinite(features, "features");
-  const [n, dim] = features.shape;
-  check(
-    Number.isInteger(k) && k >= 1 && k <= n,
-    "k",
-    () => `expected an integer in 1 … ${n} (the number of feature rows), got ${k}`,
-  );
-  const seed = opts.seed ?? 0;
-  const maxIter = opts.maxIter ?? 100;
-  check(Number.isFinite(seed), "opts.seed", `expected a finite number, got ${seed}`);
-  check(
-    Number.isInteger(maxIter) && maxIter >= 1,
-    "opts.maxIter",
-    () => `expected a positive integer, got ${maxIter}`,
-  );
-  return [n, dim, seed, maxIter];
-}
-
 interface KMeansPipes {
   assign: GPUComputePipeline;
   update: GPUComputePipeline;
@@ -106,7 +83,7 @@ export async function kmeansGpu(
   opts: KMeansOptions = {},
   device?: GPUDevice,
 ): Promise<KMeansResult> {
-  const [n, dim, seed, maxIter] = checkArgs(features, k, opts);
+  const [n, dim, seed, maxIter] = checkKmeansArgs(features, k, opts);
   const dev = device ?? await getDevice();
   const p = await pipes(dev);
   const params = uniformBuffer(dev, [n, dim, k]);

@@ -38,8 +38,15 @@ export interface KMeansResult {
   iterations: number;
 }
 
-/** Clusters the rows of `features` `[F, D]` into `k` groups (1 ≤ k ≤ F); deterministic for a seed. */
-export function kmeans(features: Tensor, k: number, opts: KMeansOptions = {}): KMeansResult {
+/**
+ * Validates K-means arguments (shared with the GPU kernel) and returns
+ * `[rows, dims, seed, maxIter]` with the defaults applied.
+ */
+export function checkKmeansArgs(
+  features: Tensor,
+  k: number,
+  opts: KMeansOptions,
+): [number, number, number, number] {
   expectShape(features, [-1, -1], "features", "[F, D]");
   expectFinite(features, "features");
   const [n, dim] = features.shape;
@@ -56,6 +63,12 @@ export function kmeans(features: Tensor, k: number, opts: KMeansOptions = {}): K
     "opts.maxIter",
     () => `expected a positive integer, got ${maxIter}`,
   );
+  return [n, dim, seed, maxIter];
+}
+
+/** Clusters the rows of `features` `[F, D]` into `k` groups (1 ≤ k ≤ F); deterministic for a seed. */
+export function kmeans(features: Tensor, k: number, opts: KMeansOptions = {}): KMeansResult {
+  const [n, dim, seed, maxIter] = checkKmeansArgs(features, k, opts);
   const x = features.data;
   const cent = seedCentres(x, n, dim, k, seed);
   const assign = new Int32Array(n).fill(-1);
