@@ -23,6 +23,7 @@
  *
  * @module
  */
+import { intArg } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import type { Group } from "../lib/shapes/scene.ts";
@@ -444,15 +445,6 @@ Options:
 
 Writes DIR/accuracy.md, DIR/accuracy.json and DIR/accuracy_grid.png (rows: methods; columns: the
 first prompt of each (setting, k); seed 0; a green bar = the fraction found).`;
-
-function intArg(name: string, v: string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new AttnkitError(`--${name}`, `must be an integer ≥ ${min}, got "${v}"`);
-  }
-  return n;
-}
 
 function numArg(name: string, v: string): number {
   const x = Number(v);

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { intArg } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import { mulberry32, shuffled } from "../lib/random.ts";
@@ -176,15 +177,6 @@ Options:
   --weights DIR      model directory (default weights/shapes)
   --quick            smoke run
   -h, --help         this text`;
-
-function intArg(name: string, v: string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new AttnkitError(`--${name}`, `must be an integer ≥ ${min}, got "${v}"`);
-  }
-  return n;
-}
 
 /** Height of a sample-sheet tile: the image ×2 and three caption lines. */
 const SHEET_TILE_H = 128 + 3 * 11;

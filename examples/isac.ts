@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { intArg } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { loadShapesModel } from "../lib/models/shapes.ts";
 import { selectLatent, type Snapshot } from "../lib/control/select_latent.ts";
@@ -41,15 +42,6 @@ Options:
   -h, --help         this text
 
 Each row: [base image | its instance clusters | its class maps] then the same for ISAC's pick.`;
-
-function intArg(name: string, v: string | undefined, dflt: number, min = 0): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    throw new AttnkitError(`--${name}`, `must be an integer ≥ ${min}, got "${v}"`);
-  }
-  return n;
-}
 
 /** Fails early on an output path that cannot be written, leaving no empty file behind. */
 async function checkWritable(path: string): Promise<void> {
