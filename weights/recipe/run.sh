@@ -15,5 +15,5 @@ PY=${PY:-/usr/bin/python3}
 [ -f weights/recipe/data/info.json ] || $DENO run -A weights/recipe/export_dataset.ts --count 60000 --seed 1
 (cd weights/recipe && $PY train_ae.py --steps 2000 --batch 24)
 (cd weights/recipe && $PY train_decoder.py --steps 1500 --batch 24)
-(cd weights/recipe && $PY train_diffusion.py --steps "${STEPS:-4500}" --batch 32)
+(cd weights/recipe && $PY train_diffusion.py --steps "${STEPS:-6700}" --batch 32)
 (cd weights/recipe && $PY export_onnx.py)
