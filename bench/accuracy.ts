@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { intArg } from "../lib/cli.ts";
+import { intArg, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import type { Group } from "../lib/shapes/scene.ts";
@@ -790,14 +790,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    if (e instanceof AttnkitError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runCli(main);

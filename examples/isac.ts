@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { intArg } from "../lib/cli.ts";
+import { epArg, intArg, prepareOutput, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { loadShapesModel } from "../lib/models/shapes.ts";
 import { selectLatent, type Snapshot } from "../lib/control/select_latent.ts";
@@ -18,7 +18,6 @@ import { clusterImage, heatmap, imageBytes, resizeNearest } from "../lib/viz/col
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
 import { drawText } from "../lib/viz/text.ts";
-import { type ExecutionProvider, pickExecutionProvider } from "../lib/onnx/ort.ts";
 
 const HELP = `examples/isac.ts — ISAC (instance-to-semantic attention control) on the embedded model
 
@@ -42,17 +41,6 @@ Options:
   -h, --help         this text
 
 Each row: [base image | its instance clusters | its class maps] then the same for ISAC's pick.`;
-
-/** Fails early on an output path that cannot be written, leaving no empty file behind. */
-async function checkWritable(path: string): Promise<void> {
-  const existed = await Deno.stat(path).then(() => true, () => false);
-  try {
-    (await Deno.open(path, { write: true, create: true })).close();
-  } catch (e) {
-    throw new AttnkitError("--out", `cannot write ${path}: ${(e as Error).message}`);
-  }
-  if (!existed) await Deno.remove(path);
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -89,20 +77,9 @@ async function main(): Promise<void> {
   if (method !== "select" && method !== "optimise") {
     throw new AttnkitError("--method", `must be "select" or "optimise", got "${method}"`);
   }
-  const epArg = values.ep ?? "auto";
-  if (!["auto", "node", "wasm", "webgpu"].includes(epArg)) {
-    throw new AttnkitError("--ep", `must be auto, node, wasm or webgpu, got "${epArg}"`);
-  }
   const out = values.out ?? "out/isac.png";
-  // Fail on an unwritable output before any long work.
-  const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
-  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
-    throw new AttnkitError("--out", `cannot create ${dir}: ${e.message}`);
-  });
-  await checkWritable(out);
-  const ep: ExecutionProvider = epArg === "auto"
-    ? await pickExecutionProvider()
-    : epArg as ExecutionProvider;
+  await prepareOutput(out);
+  const ep = await epArg(values.ep);
   if (method === "optimise") {
     const { runOptimise } = await import("./isac_optimise.ts");
     const eta = Number(values.eta ?? "0.01");
@@ -192,14 +169,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) {
-  try {
-    await main();
-  } catch (e) {
-    if (e instanceof AttnkitError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
-  }
-}
+if (import.meta.main) await runCli(main);

@@ -17,7 +17,8 @@ import { clusterImage, imageBytes, PALETTE, resizeNearest } from "../lib/viz/col
 import { drawText } from "../lib/viz/text.ts";
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
-import { type ExecutionProvider, pickExecutionProvider } from "../lib/onnx/ort.ts";
+import type { ExecutionProvider } from "../lib/onnx/ort.ts";
+import { epArg, prepareOutput, runCli } from "../lib/cli.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import type { DiffusionModel } from "../lib/runtime/model.ts";
@@ -170,12 +171,13 @@ Options:
   --steps N       DDIM steps (default 50)
   --guidance X    classifier-free guidance scale (default 5)
   --eta X         learning rate η (default 0.01)
-  --ep EP         auto (default: node if onnxruntime-node loads, else wasm) | node | wasm | webgpu
+  --ep EP         auto (default: webgpu on a real GPU, else node if it loads, else wasm)
+                  | node | wasm | webgpu
   --out PATH      output PNG (default out/isac_optimise.png)
   --weights DIR   model directory (default the embedded weights/shapes)`;
 
-if (import.meta.main) {
-  try {
+async function main(): Promise<void> {
+  {
     const { values } = parseArgs({
       args: Deno.args,
       options: {
@@ -204,16 +206,9 @@ if (import.meta.main) {
         if (!ok(n)) throw new AttnkitError(`--${name}`, `invalid value "${v}"`);
         return n;
       };
-      const epArg = values.ep ?? "auto";
-      if (!["auto", "node", "wasm", "webgpu"].includes(epArg)) {
-        throw new AttnkitError("--ep", `must be auto, node, wasm or webgpu, got "${epArg}"`);
-      }
-      const ep: ExecutionProvider = epArg === "auto"
-        ? await pickExecutionProvider()
-        : epArg as ExecutionProvider;
+      const ep = await epArg(values.ep);
       const out = values.out ?? "out/isac_optimise.png";
-      const dir = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
-      await Deno.mkdir(dir, { recursive: true });
+      await prepareOutput(out);
       await runOptimise({
         prompt: values.prompt ?? "a photo of three yellow hearts",
         seed: num("seed", values.seed, 0, Number.isInteger),
@@ -226,11 +221,7 @@ if (import.meta.main) {
         weights: values.weights,
       });
     }
-  } catch (e) {
-    if (e instanceof AttnkitError) {
-      console.error(`error: ${e.message}`);
-      Deno.exit(2);
-    }
-    throw e;
   }
 }
+
+if (import.meta.main) await runCli(main);

@@ -107,10 +107,17 @@ export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
 }
 
 function repeatBatch(t: Tensor, n: number): Tensor {
-  const per = t.data.length / t.shape[0];
-  const out = new Float32Array(per * t.shape[0] * n);
+  const out = new Float32Array(t.data.length * n);
   for (let r = 0; r < n; r++) out.set(t.data, r * t.data.length);
-  return tensor([t.shape[0] * n, ...t.shape.slice(1)], out.subarray(0, per * t.shape[0] * n));
+  return tensor([t.shape[0] * n, ...t.shape.slice(1)], out);
+}
+
+/** `a` then `b` along the batch axis (the CFG halves of one denoiser call). */
+function concatBatch(a: Tensor, b: Tensor): Tensor {
+  const out = new Float32Array(a.data.length + b.data.length);
+  out.set(a.data);
+  out.set(b.data, a.data.length);
+  return tensor([a.shape[0] + b.shape[0], ...a.shape.slice(1)], out);
 }
 
 /** Runs the sampler from seeded noise to clean latents `[N, C, h, w]` for one prompt. */
@@ -125,11 +132,8 @@ export async function sampleLatents(
   check(Number.isFinite(guidance) && guidance >= 1, "guidance", `must be ≥ 1, got ${guidance}`);
   const sampler = opts.sampler ?? defaultSampler(model, opts.steps ?? 50);
   const [cond, uncond] = [await model.encodeText([prompt]), await model.encodeText([""])];
-  const context = tensor(
-    [2 * n, ...cond.shape.slice(1)],
-    new Float32Array([...repeatBatch(uncond, n).data, ...repeatBatch(cond, n).data]),
-  );
   const condContext = repeatBatch(cond, n);
+  const context = concatBatch(repeatBatch(uncond, n), condContext);
   let x = initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
   const ts = sampler.timesteps();
   const bar = stepProgress(opts.label ?? "sampling", ts.length, opts.progress);
@@ -144,10 +148,7 @@ export async function sampleLatents(
       x = await opts.adjust({ ...base, latents: x, context: condContext, sampler });
     }
     const xin = tensor(x.shape, sampler.scaleInput(x.data, i));
-    const doubled = tensor(
-      [2 * n, ...x.shape.slice(1)],
-      new Float32Array([...xin.data, ...xin.data]),
-    );
+    const doubled = concatBatch(xin, xin);
     const res = guidance === 1
       ? await model.denoise(xin, ts[i], condContext, { taps: opts.taps })
       : await model.denoise(doubled, ts[i], context, { taps: opts.taps });
