@@ -1,13 +1,15 @@
 """Step 4 of the recipe: exports the EMA weights to ONNX (opset 17) in weights/shapes/, with
 config.json and tokenizer.json. Attention stays plain MatMul/Softmax (see models.Attention).
+Also copies the training logs beside them.
 Usage: /usr/bin/python3 weights/recipe/export_onnx.py [--out weights/shapes]"""
 import argparse
 import json
 import os
+import shutil
 
 import torch
 
-from common import HERE, load_checkpoint, scaled_linear_alphas_cumprod
+from common import HERE, RUNS, load_checkpoint, scaled_linear_alphas_cumprod
 from models import ATTENTION_LAYERS, Encoder, SharpDecoder, TextEncoder, UNet
 
 p = argparse.ArgumentParser()
@@ -74,6 +76,10 @@ json.dump({"kind": "word", "vocab": vocab, "max_length": L, "pad": vocab.index("
            "sot": vocab.index("<sot>"), "eot": vocab.index("<eot>"),
            "lowercase": True, "split_punctuation": [","]},
           open(os.path.join(args.out, "tokenizer.json"), "w"), indent=1)
+# The training logs travel with the weights: the model card quotes them, and replay_check.py
+# compares a rerun against them.
+for name in ("ae", "decoder", "diffusion"):
+    shutil.copyfile(os.path.join(RUNS, f"{name}.log.jsonl"), os.path.join(args.out, f"{name}.log.jsonl"))
 ac = scaled_linear_alphas_cumprod()
 print(json.dumps({"exported": args.out, "step": ck["step"],
                   "sizes": {f: os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out)}}))

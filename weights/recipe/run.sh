@@ -14,6 +14,14 @@ DENO=${DENO:-./node_modules/.bin/deno}
 PY=${PY:-/usr/bin/python3}
 [ -f weights/recipe/data/info.json ] || $DENO run -A weights/recipe/export_dataset.ts --count 60000 --seed 1
 (cd weights/recipe && $PY train_ae.py --steps 2000 --batch 24)
+# The shipped weights were trained in stages, each resuming the last with a fresh cosine; the
+# stages below replay that history exactly (seeds and RNG state travel in the checkpoints).
 (cd weights/recipe && $PY train_decoder.py --steps 1500 --batch 24)
-(cd weights/recipe && $PY train_diffusion.py --steps "${STEPS:-6700}" --batch 32)
+(cd weights/recipe && $PY train_decoder.py --steps 7500 --batch 24 --edge 4 --lr 5e-4)
+# Diffusion stages as STEPS[:UNTIL]: the first run was planned for 6,500 steps and re-planned to
+# 4,500 at step 500; later runs extended it to 6,700 and then 16,000 steps.
+for stage in ${DIFFUSION_STAGES:-6500:500 4500 6700 16000}; do
+  steps=${stage%%:*}; until=${stage#*:}; [ "$until" = "$stage" ] && until=$steps
+  (cd weights/recipe && $PY train_diffusion.py --steps "$steps" --until "$until" --batch 32)
+done
 (cd weights/recipe && $PY export_onnx.py)

@@ -1,6 +1,6 @@
 """Step 2 of the recipe: trains the autoencoder (64x64x3 <-> 16x16x4) on the shapes images,
 then measures the latent scale factor (1 / std of the latents, like SD's 0.18215).
-Usage: /usr/bin/python3 weights/recipe/train_ae.py [--steps 700] [--batch 24]"""
+Usage: /usr/bin/python3 weights/recipe/train_ae.py [--steps 700] [--until N] [--batch 24]"""
 import argparse
 import math
 
@@ -12,6 +12,7 @@ from models import Decoder, Encoder
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=700)
+p.add_argument("--until", type=int, default=None, help="stop at this step (default: --steps)")
 p.add_argument("--batch", type=int, default=24)
 p.add_argument("--lr", type=float, default=2e-3)
 p.add_argument("--seed", type=int, default=0)
@@ -29,7 +30,8 @@ if ck:
     torch.set_rng_state(ck["rng"])
 log = Log("ae")
 g = torch.Generator().manual_seed(args.seed)
-for step in range(start, args.steps):
+end = args.steps if args.until is None else min(args.until, args.steps)
+for step in range(start, end):
     lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
     for group in opt.param_groups:
         group["lr"] = lr
@@ -43,9 +45,9 @@ for step in range(start, args.steps):
     opt.zero_grad()
     loss.backward()
     opt.step()
-    if step % 25 == 0 or step == args.steps - 1:
+    if step % 25 == 0 or step == end - 1:
         log(step=step, loss=round(loss.item(), 5), lr=round(lr, 6))
-    if (step + 1) % 100 == 0 or step == args.steps - 1:
+    if (step + 1) % 100 == 0 or step == end - 1:
         save_checkpoint("ae", dict(enc=enc.state_dict(), dec=dec.state_dict(), opt=opt.state_dict(),
                                    step=step + 1, rng=torch.get_rng_state()))
 

@@ -2,8 +2,10 @@
 words) with the trained autoencoder, then trains the text encoder and the UNet jointly with
 epsilon-prediction on SD's scaled-linear 1000-step schedule, 10% caption dropout for
 classifier-free guidance, min-SNR-5 loss weighting and an EMA of the weights (exported).
-Resumable: rerunning continues from runs/diffusion.pt.
-Usage: /usr/bin/python3 weights/recipe/train_diffusion.py [--steps 6000] [--batch 32]"""
+Resumable: rerunning continues from runs/diffusion.pt. The cosine learning rate follows --steps;
+--until N stops (with a checkpoint) at step N of that schedule, which run.sh needs to replay the
+shipped model's stage history exactly.
+Usage: /usr/bin/python3 weights/recipe/train_diffusion.py [--steps 6000] [--until N] [--batch 32]"""
 import argparse
 import copy
 import math
@@ -18,6 +20,7 @@ from models import Encoder, TextEncoder, UNet
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=6000)
+p.add_argument("--until", type=int, default=None, help="stop at this step (default: --steps)")
 p.add_argument("--batch", type=int, default=32)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--warmup", type=int, default=200)
@@ -37,10 +40,12 @@ assert ae is not None, "train the autoencoder first (train_ae.py)"
 scale = ae["scale_factor"]
 
 lat_path = os.path.join(RUNS, "latents.pt")
+# Built whether or not the latents are cached: its initialisation draws from the RNG, and the
+# draws after it (UNet init, batches) must not depend on whether latents.pt already existed.
+enc = Encoder()
 if os.path.exists(lat_path):
     latents = torch.load(lat_path)
 else:
-    enc = Encoder()
     enc.load_state_dict(ae["enc"])
     enc.eval()
     chunks = []
@@ -73,7 +78,8 @@ if start == 0:
     log(params_unet=sum(p.numel() for p in unet.parameters()),
         params_text=sum(p.numel() for p in text.parameters()), latents=list(latents.shape), scale=scale)
 
-for step in range(start, args.steps):
+end = args.steps if args.until is None else min(args.until, args.steps)
+for step in range(start, end):
     lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.55 + 0.45 * math.cos(math.pi * step / args.steps))
     for group in opt.param_groups:
         group["lr"] = lr
@@ -98,9 +104,9 @@ for step in range(start, args.steps):
         for m, e in ((unet, ema_unet), (text, ema_text)):
             for pe, pm in zip(e.parameters(), m.parameters()):
                 pe.mul_(d).add_(pm.detach(), alpha=1 - d)
-    if step % 50 == 0 or step == args.steps - 1:
+    if step % 50 == 0 or step == end - 1:
         log(step=step, loss=round(loss.item(), 5), lr=round(lr, 6))
-    if (step + 1) % 250 == 0 or step == args.steps - 1:
+    if (step + 1) % 250 == 0 or step == end - 1:
         save_checkpoint("diffusion", dict(
             unet=unet.state_dict(), text=text.state_dict(), ema_unet=ema_unet.state_dict(),
             ema_text=ema_text.state_dict(), opt=opt.state_dict(), step=step + 1,
