@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { intArg, runCli } from "../lib/cli.ts";
+import { epArg, intArg, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import type { Group } from "../lib/shapes/scene.ts";
@@ -439,6 +439,7 @@ Options:
                       after M minutes, judging by the last round (default 27; --quick none)
   --out DIR           output directory (default bench/results)
   --weights DIR       model directory (default the embedded weights/shapes)
+  --ep EP             execution provider: wasm (default), node, webgpu or auto
   --quick             smoke run: 5 steps, k 2 and 4, 1 prompt, 1 seed, 2 candidates, 2 shifts,
                       1 A&E refinement, no time limit
   -h, --help          this text
@@ -515,6 +516,7 @@ async function main(): Promise<void> {
       "max-minutes": { type: "string" },
       out: { type: "string" },
       weights: { type: "string" },
+      ep: { type: "string" },
       quick: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -607,8 +609,11 @@ async function main(): Promise<void> {
   const { loadShapesModel } = await import("../lib/models/shapes.ts");
   const weights = values.weights ?? "weights/shapes";
   const config = JSON.parse(await Deno.readTextFile(`${weights}/config.json`));
-  const model = await loadShapesModel({ dir: weights, session: { executionProviders: ["wasm"] } });
-  const modelName = `${config.name} (${config.training?.steps ?? "?"} training steps, ${weights})`;
+  const ep = await epArg(values.ep ?? "wasm");
+  const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
+  const modelName = `${config.name} (${
+    config.training?.steps ?? "?"
+  } training steps, ${weights}; execution provider ${ep})`;
 
   // Grid: the first prompt of each (setting, k), first seed.
   const gridItems: BenchItem[] = [];
