@@ -129,6 +129,9 @@ export * from "./kernels/mod.ts";
 
 // Losses on attention maps (each `(maps) => { value, grad }`) and the controls built on them.
 export * from "./lib/losses/mod.ts";
+
+// Layout grounding: DEIG and InstanceAssemble primitives.
+export * from "./lib/grounding/mod.ts";
 export {
   expectFiniteLoss,
   latentGrad,
