@@ -322,7 +322,7 @@ export function renderMarkdown(
       (meta.totalSeconds / 60).toFixed(1)
     } min.`,
     "",
-    `- Model: ${meta.model}; onnxruntime-web (wasm, 1 thread).`,
+    `- Model: ${meta.model}.`,
     `- Sampling: DDIM ${o.steps} steps, classifier-free guidance ${o.guidance}. (The paper uses ` +
     "50 steps; fewer here so the default run fits about 25 minutes on a 2-core CPU.)",
     `- Prompts: ${meta.promptSource}. Seeds per prompt: ${meta.seeds.join(", ")}; every method ` +
@@ -613,7 +613,9 @@ async function main(): Promise<void> {
   const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
   const modelName = `${config.name} (${
     config.training?.steps ?? "?"
-  } training steps, ${weights}; execution provider ${ep})`;
+  } training steps, ${weights}; onnxruntime execution provider ${ep}${
+    ep === "wasm" ? ", 1 thread" : ""
+  })`;
 
   // Grid: the first prompt of each (setting, k), first seed.
   const gridItems: BenchItem[] = [];
