@@ -18,6 +18,8 @@ PY=${PY:-/usr/bin/python3}
 # stages below replay that history exactly (seeds and RNG state travel in the checkpoints).
 (cd weights/recipe && $PY train_decoder.py --steps 1500 --batch 24)
 (cd weights/recipe && $PY train_decoder.py --steps 7500 --batch 24 --edge 4 --lr 5e-4)
+(cd weights/recipe && $PY train_decoder.py --steps 13500 --batch 24 --edge 4 --lr 3e-4)
+(cd weights/recipe && $PY train_decoder.py --steps 19500 --batch 24 --edge 4 --lr 2e-4)
 # Diffusion stages as STEPS[:UNTIL]: the first run was planned for 6,500 steps and re-planned to
 # 4,500 at step 500; later runs extended it to 6,700 and then 16,000 steps.
 for stage in ${DIFFUSION_STAGES:-6500:500 4500 6700 16000}; do
