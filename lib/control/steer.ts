@@ -137,8 +137,8 @@ export function boundedBias(
   });
 }
 
-/** `[2, …]` (uncond, cond) → `[2n, …]` with n copies of each half. */
-function repeatHalves(t: Tensor, n: number): Tensor {
+/** `[2, …]` (uncond, cond) → `[2n, …]` with n copies of each half: one bias for a guided batch of n. */
+export function repeatHalves(t: Tensor, n: number): Tensor {
   const per = t.data.length / 2;
   const out = new Float32Array(per * 2 * n);
   for (let i = 0; i < n; i++) {

@@ -24,7 +24,7 @@
 import { check } from "../errors.ts";
 import { type Box, checkBox } from "../losses/box.ts";
 import type { AttentionBias } from "../runtime/model.ts";
-import { HIDDEN, type LayerGeometry } from "../control/steer.ts";
+import { HIDDEN, type LayerGeometry, repeatHalves } from "../control/steer.ts";
 import { type Tensor, tensor } from "../tensor.ts";
 import { instanceMask, type InstanceMaskOptions } from "./box_tokens.ts";
 
@@ -167,9 +167,9 @@ export function instanceCrossBias(
     );
     const one = instanceCrossAttentionBias(masks, spans, g.nk, penalty);
     if (!opts.cfg) return one;
-    const per = one.data.length;
-    const data = new Float32Array(2 * n * per);
-    for (let i = 0; i < n; i++) data.set(one.data, (n + i) * per);
-    return tensor([2 * n, 1, hw, g.nk], data);
+    // Unconditional half unbiased: [zeros; one], then n copies of each half.
+    const halves = new Float32Array(2 * one.data.length);
+    halves.set(one.data, one.data.length);
+    return repeatHalves(tensor([2, 1, hw, g.nk], halves), n);
   });
 }

@@ -17,6 +17,17 @@ RUNS = os.environ.get("ATTNKIT_RUNS", os.path.join(HERE, "runs"))
 torch.set_num_threads(int(os.environ.get("ATTNKIT_THREADS", "1")))
 
 
+def add_until(parser):
+    """--until N: stop (with a checkpoint) at step N of the --steps schedule; run.sh uses it to
+    replay a run that was re-planned partway."""
+    parser.add_argument("--until", type=int, default=None, help="stop at this step (default: --steps)")
+
+
+def stage_end(args):
+    """The step a run stops at: --steps, or --until if earlier."""
+    return args.steps if args.until is None else min(args.until, args.steps)
+
+
 def seed_all(seed):
     random.seed(seed)
     np.random.seed(seed)

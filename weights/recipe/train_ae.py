@@ -7,12 +7,13 @@ import math
 import torch
 import torch.nn.functional as F
 
-from common import Log, load_checkpoint, load_dataset, save_checkpoint, seed_all, to_float
+from common import (Log, add_until, load_checkpoint, load_dataset, save_checkpoint, seed_all,
+                    stage_end, to_float)
 from models import Decoder, Encoder
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=700)
-p.add_argument("--until", type=int, default=None, help="stop at this step (default: --steps)")
+add_until(p)
 p.add_argument("--batch", type=int, default=24)
 p.add_argument("--lr", type=float, default=2e-3)
 p.add_argument("--seed", type=int, default=0)
@@ -30,7 +31,7 @@ if ck:
     torch.set_rng_state(ck["rng"])
 log = Log("ae")
 g = torch.Generator().manual_seed(args.seed)
-end = args.steps if args.until is None else min(args.until, args.steps)
+end = stage_end(args)
 for step in range(start, end):
     lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
     for group in opt.param_groups:

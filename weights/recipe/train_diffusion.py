@@ -14,13 +14,13 @@ import os
 import torch
 import torch.nn.functional as F
 
-from common import (RUNS, Log, load_checkpoint, load_dataset, save_checkpoint,
-                    scaled_linear_alphas_cumprod, seed_all, to_float)
+from common import (RUNS, Log, add_until, load_checkpoint, load_dataset, save_checkpoint,
+                    scaled_linear_alphas_cumprod, seed_all, stage_end, to_float)
 from models import Encoder, TextEncoder, UNet
 
 p = argparse.ArgumentParser()
 p.add_argument("--steps", type=int, default=6000)
-p.add_argument("--until", type=int, default=None, help="stop at this step (default: --steps)")
+add_until(p)
 p.add_argument("--batch", type=int, default=32)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--warmup", type=int, default=200)
@@ -78,7 +78,7 @@ if start == 0:
     log(params_unet=sum(p.numel() for p in unet.parameters()),
         params_text=sum(p.numel() for p in text.parameters()), latents=list(latents.shape), scale=scale)
 
-end = args.steps if args.until is None else min(args.until, args.steps)
+end = stage_end(args)
 for step in range(start, end):
     lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.55 + 0.45 * math.cos(math.pi * step / args.steps))
     for group in opt.param_groups:
