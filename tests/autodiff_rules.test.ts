@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { gradCheck } from "../lib/onnx/autodiff/gradcheck.ts";
 import { initializer, model, node, valueInfo } from "../lib/onnx/build.ts";
-import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
+import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { ort } from "../lib/onnx/ort.ts";
 import { fromBigInt64 } from "../lib/onnx/tensor_data.ts";
 import type { NodeProto, TensorProto } from "../lib/onnx/types.ts";

@@ -6,7 +6,7 @@
  * self-attention Q projection (an intermediate tensor), as ISAC's gradient enters.
  */
 import assert from "node:assert/strict";
-import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
+import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { checkDifferentiable, vjpGraph } from "../lib/onnx/autodiff/mod.ts";
 import { createSession, ort } from "../lib/onnx/ort.ts";
 import { decodeModel, encodeModel } from "../lib/onnx/proto.ts";

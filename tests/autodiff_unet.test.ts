@@ -4,7 +4,7 @@
  * first attention core. Skipped, with the reason in the test name, while the file is absent.
  */
 import assert from "node:assert/strict";
-import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
+import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { gradCheck } from "../lib/onnx/autodiff/gradcheck.ts";
 import { checkDifferentiable } from "../lib/onnx/autodiff/mod.ts";
 import { ort } from "../lib/onnx/ort.ts";

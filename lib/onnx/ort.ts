@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as ortModule from "onnxruntime-web/webgpu";
+import * as ortModule from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError } from "../errors.ts";
 import { getBackend, useDevice } from "../../kernels/backend.ts";
 
@@ -65,7 +65,7 @@ async function shareDevice(): Promise<void> {
 let nodeOrt: Promise<typeof ortModule> | undefined;
 
 function loadNodeOrt(): Promise<typeof ortModule> {
-  nodeOrt ??= import("onnxruntime-node").then((m) => m as unknown as typeof ortModule).catch(
+  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule).catch(
     (e) => {
       nodeOrt = undefined;
       throw new AttnkitError(

@@ -11,7 +11,7 @@ import { createSession, type CreateSessionOptions, ort, type Session } from "../
 import { findAttention } from "../hooks/find.ts";
 import { resolveScale, tapAttention, type TapInfo } from "../hooks/tap.ts";
 import type { Model } from "../onnx/types.ts";
-import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
+import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap, TapGrad } from "../attention/types.ts";

@@ -12,7 +12,7 @@
  */
 import { AttnkitError } from "../../errors.ts";
 import { gaussian, mulberry32 } from "../../random.ts";
-import type { Tensor as OrtTensor } from "onnxruntime-web/webgpu";
+import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { createSession, ort, type Session } from "../ort.ts";
 import { encodeModel } from "../proto.ts";
 import type { Model } from "../types.ts";
