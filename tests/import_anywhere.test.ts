@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { fromFileUrl, join } from "node:path";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 Deno.test("mod.ts imports from a script in a directory outside the checkout", async () => {
   const dir = await Deno.makeTempDir({ prefix: "attnkit-outside-" });
@@ -30,7 +31,7 @@ Deno.test("mod.ts imports from a script in a directory outside the checkout", as
     const got = JSON.parse(line);
     assert.equal(got.sum, 10);
     assert.ok(got.exports > 0);
-    assert.ok(!fromFileUrl(modUrl).startsWith(dir));
+    assert.ok(!fileURLToPath(modUrl).startsWith(dir));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
