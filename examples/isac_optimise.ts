@@ -110,7 +110,12 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
   const context = await model.encodeText([opts.prompt]);
   for (let r = 0; r < opts.rows; r++) {
     const seed = opts.seed + r;
-    const common = { seed, steps: opts.steps, guidance: opts.guidance };
+    const common = {
+      seed,
+      steps: opts.steps,
+      guidance: opts.guidance,
+      progress: Deno.stderr.isTerminal(),
+    };
     const base = await sampleLatents(model, opts.prompt, { ...common, label: `base s${seed}` });
     const opt = await optimiseLatent(model, opts.prompt, { ...common, eta: opts.eta });
     const both = tensor(

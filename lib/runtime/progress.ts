@@ -1,6 +1,7 @@
 /**
- * A one-line progress bar on stderr for long runs; silent when stderr is not a terminal unless
- * forced, so logs and CI output stay clean.
+ * Progress of a long run, reported only when the caller asks: to a callback, and/or as a one-line
+ * bar on stderr. Library functions never write to stderr on their own; a caller turns the bar on
+ * (examples do so when stderr is a terminal).
  *
  * @module
  */
@@ -13,14 +14,37 @@ export interface Progress {
   finish(): void;
 }
 
-/** A step-count progress bar labelled `label`; `force` prints even when stderr is not a terminal. */
-export function stepProgress(label: string, total: number, force = false): Progress {
-  const on = force || Deno.stderr.isTerminal();
+/** Called with the units done so far, the total and an optional note. */
+export type ProgressCallback = (done: number, total: number, note?: string) => void;
+
+/**
+ * A step-count progress reporter labelled `label`: calls `onProgress` on every update, and draws a
+ * bar on stderr only when `bar` is true (never by default).
+ *
+ * @example
+ * ```ts
+ * import { stepProgress } from "./progress.ts";
+ * const seen: number[] = [];
+ * const p = stepProgress("sampling", 2, { onProgress: (done) => seen.push(done) });
+ * p.update(1);
+ * p.update(2);
+ * p.finish();
+ * console.assert(seen.join() === "1,2");
+ * ```
+ */
+export function stepProgress(
+  label: string,
+  total: number,
+  opts: { bar?: boolean; onProgress?: ProgressCallback } = {},
+): Progress {
+  const on = opts.bar === true;
+  const cb = opts.onProgress;
   const enc = new TextEncoder();
   const t0 = performance.now();
   let last = 0;
   return {
     update(done: number, note = "") {
+      cb?.(done, total, note);
       if (!on) return;
       const now = performance.now();
       if (done < total && now - last < 100) return;

@@ -70,8 +70,10 @@ export interface SampleOptions {
   onStep?: (e: StepEvent) => void | Promise<void>;
   /** Called before each denoiser call; returns the latents to use. */
   adjust?: (e: AdjustEvent) => Promise<Tensor>;
-  /** Show a progress bar on stderr even when it is not a terminal. */
+  /** Draw a progress bar on stderr (default false: the library never writes to stderr unasked). */
   progress?: boolean;
+  /** Called after each step with (steps done, total steps). */
+  onProgress?: (done: number, total: number) => void;
   /** Label of the progress bar. */
   label?: string;
 }
@@ -136,7 +138,10 @@ export async function sampleLatents(
   const context = concatBatch(repeatBatch(uncond, n), condContext);
   let x = initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
   const ts = sampler.timesteps();
-  const bar = stepProgress(opts.label ?? "sampling", ts.length, opts.progress);
+  const bar = stepProgress(opts.label ?? "sampling", ts.length, {
+    bar: opts.progress === true,
+    onProgress: opts.onProgress,
+  });
   for (let i = 0; i < ts.length; i++) {
     const base = {
       step: i,
