@@ -303,7 +303,11 @@ export async function resolveSd15Layout(root: string, get: FileGetter): Promise<
   ) {
     throw new AttnkitError(
       "model_index.json",
-      `${root} is a ${className || "multi-text-encoder"} pipeline; loadSd15 reads ` +
+      `${root} is a ${
+        declaresComponent(index, "text_encoder_2") === true
+          ? `multi-text-encoder pipeline (it declares text_encoder_2); ${className}`
+          : className
+      } pipeline; loadSd15 reads ` +
         `Stable Diffusion 1.x/2.x-class pipelines (one CLIP text encoder)`,
     );
   }

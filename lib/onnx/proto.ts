@@ -92,12 +92,14 @@ const COST_NODE = 192;
 const COST_NUMBER = 8;
 const COST_BIGINT = 40;
 const COST_STRING = 24;
+const MAX_GRAPH_DEPTH = 32;
 
 class Reader {
   pos = 0;
   lo = 0;
   hi = 0;
   spent = 0;
+  graphDepth = 0;
   readonly limit: number;
   readonly view: DataView;
   constructor(readonly buf: Uint8Array, readonly source: string) {
@@ -649,6 +651,11 @@ function readNode(r: Reader, end: number): NodeProto {
 function readGraphAt(r: Reader, end: number): GraphProto {
   const e = r.lenEnd(end, "GraphProto");
   r.charge(COST_NODE);
+  // protobuf's own parsers stop at 100 levels of nesting; a graph inside an attribute inside a
+  // node is three, so 32 graphs deep is far past any real control flow.
+  if (++r.graphDepth > MAX_GRAPH_DEPTH) {
+    r.fail(`subgraphs nested more than ${MAX_GRAPH_DEPTH} deep`);
+  }
   const g: GraphProto = {
     name: "",
     node: [],
@@ -692,6 +699,7 @@ function readGraphAt(r: Reader, end: number): GraphProto {
         return false;
     }
   }, g as UnknownFields);
+  r.graphDepth--;
   return g;
 }
 
