@@ -13,10 +13,10 @@ import { decodeLatents } from "../../lib/runtime/sample.ts";
 import { tensor } from "../../lib/tensor.ts";
 import { encodeModel } from "../../lib/onnx/proto.ts";
 import { initializer, model as buildModel, node, valueInfo } from "../../lib/onnx/build.ts";
-import { Corpus, editJson, hfCopy, shapesCopy } from "./models_support.ts";
+import { Corpus, editJson, hfCopy, type JsonObject, shapesCopy } from "./models_support.ts";
 
 const corpus = new Corpus("models_numbers");
-type Config = Record<string, any>;
+type Config = JsonObject;
 
 // --- shapes config.json: each bad value is named by its key, at load ----------------------
 

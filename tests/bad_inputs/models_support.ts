@@ -9,6 +9,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AttnkitError } from "../../lib/errors.ts";
 
+/** A parsed JSON config being edited by a case (its shape is whatever the file holds). */
+// deno-lint-ignore no-explicit-any
+export type JsonObject = Record<string, any>;
+
 /** Where the crafted ONNX files of `make_model_fixtures.py` live. */
 export const FIXTURES = new URL("./fixtures/", import.meta.url);
 /** The repository root. */
@@ -110,7 +114,7 @@ async function copyTree(from: string, to: string): Promise<void> {
 
 /** A temp copy of `weights/shapes` (ONNX and JSON files only) with `config.json` edited. */
 export async function shapesCopy(
-  edit: (config: Record<string, any>) => void = () => {},
+  edit: (config: JsonObject) => void = () => {},
   into?: string,
 ): Promise<string> {
   const dir = into ?? await Deno.makeTempDir({ prefix: "attnkit-bad-shapes-" });
@@ -146,7 +150,7 @@ export async function hfCopy(
 /** Edits a JSON file in place. */
 export async function editJson(
   path: string,
-  edit: (v: Record<string, any>) => void,
+  edit: (v: JsonObject) => void,
 ): Promise<void> {
   const v = JSON.parse(await Deno.readTextFile(path));
   edit(v);
