@@ -15,6 +15,7 @@
 import { AttnkitError, check } from "../errors.ts";
 import type { Tensor } from "../tensor.ts";
 import type { DiffusionModel } from "./model.ts";
+import type { TapGrad } from "../attention/types.ts";
 
 /** Names of the files behind a model's calls, for errors about what they computed. */
 export interface ModelFiles {
@@ -101,6 +102,20 @@ export function checkedModel(model: DiffusionModel, files: ModelFiles): Diffusio
       latents(x);
       timestep(t);
       context(ctx);
+      check(Array.isArray(tapGrads), "tapGrads", "expected one list of tap gradients per item");
+      tapGrads.forEach((item, b) =>
+        item.forEach((g: TapGrad, j: number) => {
+          for (const which of ["dq", "dk"] as const) {
+            const d = g?.[which]?.data;
+            const i = d ? firstNonFinite(d) : -1;
+            check(
+              i < 0,
+              `tapGrads[${b}][${j}].${which}`,
+              () => `contains ${d![i]} at flat index ${i}`,
+            );
+          }
+        })
+      );
       return output(await model.gradient(x, t, ctx, tapGrads), files.unet, "the gradient");
     },
     async decode(x) {

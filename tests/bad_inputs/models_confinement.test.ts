@@ -385,4 +385,26 @@ Deno.test("confinement: credentials go only to the root's origin (external data 
   await Deno.remove(cacheDir, { recursive: true });
 });
 
+Deno.test("confinement: a shapes model served from a URL root loads; its entries stay under the prefix", async () => {
+  const dir = await shapesCopy();
+  const server = serveDirectory(dir);
+  const m = await corpus.works(
+    "URL-root shapes model",
+    () => loadShapesModel({ dir: server.url }),
+    (m) => {
+      assert.equal(m.info.name, "attnkit-shapes");
+    },
+  );
+  await m.release();
+  await editJson(join(dir, "config.json"), (c) => (c.files.unet = "../unet.onnx"));
+  const before = server.requests.length;
+  await corpus.rejects("URL-root ../ entry", () => loadShapesModel({ dir: `${server.url}` }), {
+    argument: "config.json files.unet",
+    says: ['".." segment', server.url],
+  });
+  assert.ok(server.requests.slice(before).every((r) => !r.path.includes("..")));
+  await server.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
 corpus.close(45);
