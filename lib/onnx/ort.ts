@@ -119,8 +119,16 @@ async function nodeSession(bytes: Uint8Array, opts: CreateSessionOptions): Promi
   return adapted as unknown as Session;
 }
 
-/** onnxruntime's message, or a stand-in when it gave none (its wasm build sometimes does not). */
-function ortMessage(e: unknown): string {
+/**
+ * onnxruntime's message for an error, or a stand-in when it gave none (its wasm build sometimes
+ * reports `ERROR_MESSAGE: ` and nothing more).
+ *
+ * @example
+ * ```ts
+ * ortMessage(new Error("")); // "(onnxruntime gave no message)"
+ * ```
+ */
+export function ortMessage(e: unknown): string {
   const m = (e instanceof Error ? e.message : String(e)).trim();
   return m === "" || /ERROR_MESSAGE:\s*$/.test(m)
     ? `${m ? m + " " : ""}(onnxruntime gave no message)`

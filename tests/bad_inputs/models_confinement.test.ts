@@ -9,6 +9,7 @@ import { loadShapesModel } from "../../lib/models/shapes.ts";
 import { confineEntry, modelRoot, readOnnx } from "../../lib/models/root.ts";
 import { loadSd15, resolveSd15Files } from "../../lib/models/sd15.ts";
 import { createSession } from "../../lib/onnx/ort.ts";
+import { AttnkitError } from "../../lib/errors.ts";
 import { decodeModel, encodeModel } from "../../lib/onnx/proto.ts";
 import { externalDataRefs } from "../../lib/onnx/external.ts";
 import { serveDirectory } from "../models_support.ts";
@@ -171,51 +172,48 @@ Deno.test("confinement: a directory named as a file is refused", async () => {
 
 // --- F1: external data is handed over by the confined resolver, never looked up by ORT -----
 
-async function withCwd<T>(dir: string, f: () => Promise<T>): Promise<T> {
-  const old = Deno.cwd();
-  Deno.chdir(dir);
-  try {
-    return await f();
-  } finally {
-    Deno.chdir(old);
+/** Runs f1_probe.ts in a child process whose CWD holds secret.txt; throws what it reports. */
+async function probe(mode: string, ep: string, dir: string, cwd: string): Promise<unknown> {
+  const script = new URL("./f1_probe.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", script, mode, ep, dir],
+    cwd,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const r = JSON.parse(lines[lines.length - 1]);
+  if (r.error) {
+    if (r.error.name !== "AttnkitError") throw new Error(`${r.error.name}: ${r.error.message}`);
+    throw new AttnkitError(r.error.argument, r.error.message.slice(r.error.argument.length + 2));
   }
+  return r;
 }
 
 for (const ep of ["wasm", "node"] as const) {
   Deno.test(`confinement: F1 crafted decoder reading secret.txt from the CWD (${ep})`, async (t) => {
     if (ep === "node" && !(await nodeAvailable())) {
-      t.step({ name: "onnxruntime-node not installed", ignore: true, fn: () => {} });
+      await t.step({ name: "onnxruntime-node not installed", ignore: true, fn: () => {} });
       return;
     }
     const dir = await shapesCopy();
     await Deno.writeFile(join(dir, "vae_decoder.onnx"), await fixture("f1_evil_decoder.onnx"));
     const cwd = await Deno.makeTempDir();
     await Deno.writeTextFile(join(cwd, "secret.txt"), "TOP-SECRET-API-KEY-0123456789abcdef\n");
-    await corpus.rejects(
-      `F1 loadShapesModel ${ep}`,
-      () => withCwd(cwd, () => loadShapesModel({ dir, session: { executionProviders: [ep] } })),
-      { argument: /files\.vae_decoder.*external data/, says: ["secret.txt", "missing", dir] },
-    );
+    await corpus.rejects(`F1 loadShapesModel ${ep}`, () => probe("load", ep, dir, cwd), {
+      argument: /files\.vae_decoder.*external data/,
+      says: ["secret.txt", "missing", dir],
+    });
     // The same bytes straight to createSession, external data not supplied.
-    const bytes = await fixture("f1_evil_decoder.onnx");
-    await corpus.rejects(
-      `F1 createSession ${ep}`,
-      () =>
-        withCwd(cwd, () => createSession(bytes, { executionProviders: [ep], source: "evil.onnx" })),
-      { argument: "evil.onnx", says: ['"secret.txt"', "not supplied"] },
-    );
+    await corpus.rejects(`F1 createSession ${ep}`, () => probe("create", ep, dir, cwd), {
+      argument: "evil.onnx",
+      says: ['"secret.txt"', "not supplied"],
+    });
     // A location that differs from what was supplied is still refused.
-    await corpus.rejects(
-      `F1 wrong path supplied ${ep}`,
-      () =>
-        withCwd(cwd, () =>
-          createSession(bytes, {
-            executionProviders: [ep],
-            source: "evil.onnx",
-            externalData: [{ path: "./secret.txt", data: new Uint8Array(32) }],
-          })),
-      { argument: "evil.onnx", says: ['"secret.txt"'] },
-    );
+    await corpus.rejects(`F1 wrong path supplied ${ep}`, () => probe("wrongpath", ep, dir, cwd), {
+      argument: "evil.onnx",
+      says: ['"secret.txt"'],
+    });
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(cwd, { recursive: true });
   });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeBudget, decodeModel, encodeModel } from "../../lib/onnx/proto.ts";
 import { externalDataRefs } from "../../lib/onnx/external.ts";
-import { createSession, ort, type OrtTensor } from "../../lib/onnx/ort.ts";
+import { createSession, ort, ortMessage, type OrtTensor } from "../../lib/onnx/ort.ts";
 import { initializer, model as buildModel, node, valueInfo } from "../../lib/onnx/build.ts";
 import { DataType, type Model, type TensorProto } from "../../lib/onnx/types.ts";
 import { loadShapesModel } from "../../lib/models/shapes.ts";
@@ -433,6 +433,23 @@ Deno.test("onnx: onnxruntime errors name the file and the step", async () => {
   } finally {
     await s.release();
   }
+});
+
+Deno.test("onnx: an empty onnxruntime message is replaced (O20)", async () => {
+  const wasm = new Error("Can't create a session. ERROR_CODE: 0, ERROR_MESSAGE: ");
+  await corpus.works("O20 empty ERROR_MESSAGE", () => ortMessage(wasm), (m) => {
+    assert.match(m, /ERROR_CODE: 0, ERROR_MESSAGE: \(onnxruntime gave no message\)$/);
+  });
+  await corpus.works("empty Error", () => ortMessage(new Error("")), (m) => {
+    assert.equal(m, "(onnxruntime gave no message)");
+  });
+  await corpus.works(
+    "a real message is kept",
+    () => ortMessage(new Error("Got: 4096 Expected: 77")),
+    (m) => {
+      assert.equal(m, "Got: 4096 Expected: 77");
+    },
+  );
 });
 
 corpus.close(30);
