@@ -207,3 +207,30 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 10: safe model loading (model side) ---
+export {
+  confineEntry,
+  entryDir,
+  type ModelRoot,
+  modelRoot,
+  type OnnxFile,
+  readOnnx,
+} from "./lib/models/root.ts";
+export { checkedModel, type ModelFiles } from "./lib/runtime/checked_model.ts";
+export { externalDataRefs } from "./lib/onnx/external.ts";
+export { allOrRelease } from "./lib/onnx/ort.ts";
+export { decodeBudget, UNKNOWN_FIELDS, type UnknownFields } from "./lib/onnx/proto.ts";
+export {
+  type ConfigReader,
+  configReader,
+  MAX_TOKENS,
+  MAX_TRAIN_STEPS,
+} from "./lib/models/config_values.ts";
+export {
+  parseShapesConfig,
+  parseShapesTokenizer,
+  type ShapesTokenizerFile,
+} from "./lib/models/shapes_config.ts";
+export { checkComponents } from "./lib/models/hf_layout.ts";
+export { checkTokenLength } from "./lib/models/sd15.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AttnkitError } from "../lib/errors.ts";
-import { decodeModel, encodeModel } from "../lib/onnx/proto.ts";
+import { decodeModel, encodeModel, UNKNOWN_FIELDS } from "../lib/onnx/proto.ts";
 import { floatAttr, floatsAttr, initializer, model, node, valueInfo } from "../lib/onnx/build.ts";
 import { toBigInt64, toFloat32 } from "../lib/onnx/tensor_data.ts";
 import { createSession, ort } from "../lib/onnx/ort.ts";
@@ -117,7 +117,7 @@ Deno.test("proto: hand-encoded bytes decode as expected (incl. unpacked floats)"
   assert.ok(s.includes(packed.join(",")), "float_data re-encoded packed");
 });
 
-Deno.test("proto: unknown fields of every wire type are skipped", () => {
+Deno.test("proto: unknown fields of every wire type are kept verbatim and written back", () => {
   const m = everyFieldModel();
   const bytes = encodeModel(m);
   const unknown = concat(
@@ -127,7 +127,14 @@ Deno.test("proto: unknown fields of every wire type are skipped", () => {
     [0xad, 0x06, 1, 2, 3, 4], // field 101, fixed32
     [0xb3, 0x06, 0x08, 1, 0xb4, 0x06], // field 102, group { field 1 varint 1 }
   );
-  assert.deepEqual(decodeModel(concat(unknown, bytes, unknown), "u.onnx"), m);
+  const decoded = decodeModel(concat(unknown, bytes, unknown), "u.onnx");
+  const kept = decoded[UNKNOWN_FIELDS]!;
+  delete decoded[UNKNOWN_FIELDS];
+  assert.deepEqual(decoded, m);
+  // Issue 10 (O29/O30): fields the codec does not model survive a round trip.
+  assert.deepEqual(concat(...kept), concat(unknown, unknown));
+  const again = decodeModel(encodeModel({ ...m, [UNKNOWN_FIELDS]: kept } as Model), "u2.onnx");
+  assert.deepEqual(concat(...again[UNKNOWN_FIELDS]!), concat(unknown, unknown));
 });
 
 Deno.test("proto: truncated or corrupted bytes give an AttnkitError naming file and offset", () => {

@@ -16,12 +16,12 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { AttnkitError } from "../errors.ts";
 import { decodeModel } from "../onnx/proto.ts";
+import { externalDataRefs } from "../onnx/external.ts";
 import type { GraphProto, Model, TensorProto, ValueInfoProto } from "../onnx/types.ts";
-import { isFile } from "./cache.ts";
 import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
+import { confineEntry, modelRoot } from "./root.ts";
 
 /** One file of the layout. */
 export interface LayoutEntry {
@@ -95,12 +95,19 @@ export interface Sd15Files {
  */
 export type FileGetter = (rel: string, required: boolean) => Promise<string | undefined>;
 
-/** A {@link FileGetter} for a model directory on disk. */
+/**
+ * A {@link FileGetter} for a model directory on disk. Every path is confined to the directory
+ * by its {@link modelRoot} (links on disk included): an escaping path is an AttnkitError.
+ *
+ * @example
+ * ```ts
+ * const get = localFileGetter("tests/fixtures/hf_tiny");
+ * await get("unet/model.onnx", true); // the real path of the file inside the folder
+ * ```
+ */
 export function localFileGetter(dir: string): FileGetter {
-  return async (rel) => {
-    const path = join(dir, ...rel.split("/"));
-    return (await isFile(path)) ? path : undefined;
-  };
+  const root = modelRoot(dir);
+  return (rel) => root.local(rel, rel);
 }
 
 const ELEM_TYPES: Record<number, string> = {
@@ -164,19 +171,18 @@ export function externalDataLocations(model: Model): string[] {
   return [...seen];
 }
 
-/** Rejects external-data locations that would reach outside the model's folder. */
+/**
+ * Rejects external-data locations that would reach outside the model's folder (the lexical half
+ * of {@link confineEntry}; the getter adds the on-disk link check).
+ *
+ * @example
+ * ```ts
+ * checkLocation("model.onnx_data", "unet/model.onnx"); // ok
+ * // checkLocation("../../secret", "unet/model.onnx") throws an AttnkitError naming unet/model.onnx
+ * ```
+ */
 export function checkLocation(location: string, modelRel: string): void {
-  const parts = location.split(/[\\/]/);
-  if (
-    location === "" || location.startsWith("/") || /^[a-zA-Z]:/.test(location) ||
-    parts.some((p) => p === "..")
-  ) {
-    throw new AttnkitError(
-      modelRel,
-      `external data location ${JSON.stringify(location)} must be a relative path inside the ` +
-        `model's folder`,
-    );
-  }
+  confineEntry(location, modelRel, `the folder of ${modelRel} (an external data location)`);
 }
 
 function layoutSummary(): string {
@@ -205,6 +211,34 @@ async function readJsonObject(path: string, rel: string): Promise<Record<string,
 }
 
 /**
+ * Checks model_index.json's components: each array value is `[library, class]` (either may be
+ * null) and, when declared, names a folder inside the root (component keys are folder names;
+ * loaders for SD3/Flux/DiT read `<key>/…`). Errors name the key and the root.
+ *
+ * @example
+ * ```ts
+ * checkComponents({ unet: ["diffusers", "OnnxRuntimeModel"] }, "/models/sd"); // ok
+ * ```
+ */
+export function checkComponents(index: Record<string, unknown>, root: string): void {
+  for (const [key, v] of Object.entries(index)) {
+    // Arrays are components; other values are pipeline options (requires_safety_checker: true).
+    if (key.startsWith("_") || !Array.isArray(v)) continue;
+    const pair = v.length === 2 &&
+      v.every((x) => x === null || typeof x === "string");
+    if (!pair) {
+      throw new AttnkitError(
+        `model_index.json ${key}`,
+        `must be [library, class] (strings, or null for an absent component), got ${
+          JSON.stringify(v)
+        }`,
+      );
+    }
+    if (declaresComponent(index, key)) confineEntry(key, `model_index.json ${key}`, root);
+  }
+}
+
+/**
  * Whether model_index.json declares a component: true for `[library, class]`, false for
  * `[null, null]`, undefined when the key is absent (then only a lookup can tell).
  */
@@ -225,10 +259,12 @@ export async function resolveOnnxModel(
 ): Promise<OnnxModelFiles> {
   const model = await get(rel, true);
   if (model === undefined) throw missingFileError(rel, root);
-  const decoded = decodeModel(await Deno.readFile(model), rel);
+  const bytes = await Deno.readFile(model);
+  const decoded = decodeModel(bytes, rel);
   const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/") + 1) : "";
   const externalData: { location: string; path: string }[] = [];
-  for (const location of externalDataLocations(decoded)) {
+  // The wire-level scan also sees functions, sparse initializers and training info.
+  for (const location of externalDataRefs(bytes, rel)) {
     checkLocation(location, rel);
     const dataRel = dir + location.replace(/\\/g, "/");
     const path = await get(dataRel, true);
@@ -258,10 +294,20 @@ export async function resolveSd15Layout(root: string, get: FileGetter): Promise<
   const modelIndex = await need("model_index.json");
   const index = await readJsonObject(modelIndex, "model_index.json");
   const className = String(index["_class_name"] ?? "");
-  if (/XL|StableDiffusion3|Flux/i.test(className) || index["text_encoder_2"] !== undefined) {
+  checkComponents(index, root);
+  // `[null, null]` declares a component absent (diffusers' convention), so only a declared
+  // second text encoder makes this a multi-encoder pipeline (issue 10, H7).
+  if (
+    /XL|StableDiffusion3|Flux/i.test(className) ||
+    declaresComponent(index, "text_encoder_2") === true
+  ) {
     throw new AttnkitError(
       "model_index.json",
-      `${root} is a ${className || "multi-text-encoder"} pipeline; loadSd15 reads ` +
+      `${root} is a ${
+        declaresComponent(index, "text_encoder_2") === true
+          ? `multi-text-encoder pipeline (it declares text_encoder_2); ${className}`
+          : className
+      } pipeline; loadSd15 reads ` +
         `Stable Diffusion 1.x/2.x-class pipelines (one CLIP text encoder)`,
     );
   }

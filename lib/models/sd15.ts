@@ -26,6 +26,8 @@ import {
   resolveSd15Layout,
   type Sd15Files,
 } from "./hf_layout.ts";
+import { configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
+import { modelRoot } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
 export interface SchedulerConfig {
@@ -55,60 +57,57 @@ export interface SchedulerConfig {
   raw: Record<string, unknown>;
 }
 
-function num(raw: Record<string, unknown>, key: string, fallback: number): number {
-  const v = raw[key] ?? fallback;
-  check(
-    typeof v === "number" && Number.isFinite(v),
-    "scheduler_config.json",
-    () => `${key} must be a finite number, got ${JSON.stringify(v)}`,
-  );
-  return v;
-}
-
-/** Reads a diffusers scheduler config, with diffusers' defaults for missing keys. */
+/**
+ * Reads a diffusers scheduler config, with diffusers' defaults for missing keys. Every number is
+ * type- and range-checked with its key named (`num_train_timesteps` an integer in
+ * [1, 100000], betas in (0, 1) with `beta_start <= beta_end`, `steps_offset` below the horizon).
+ *
+ * @example
+ * ```ts
+ * parseSchedulerConfig({ num_train_timesteps: 1000, beta_schedule: "scaled_linear" });
+ * ```
+ */
 export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerConfig {
   const A = "scheduler_config.json";
-  const schedule = raw["beta_schedule"] ?? "linear";
-  check(
-    schedule === "linear" || schedule === "scaled_linear" || schedule === "squaredcos_cap_v2",
-    A,
-    () =>
-      `beta_schedule must be linear, scaled_linear or squaredcos_cap_v2, got ${
-        JSON.stringify(schedule)
-      }`,
+  const c = configReader(raw, A);
+  const betaSchedule = c.oneOf(
+    "beta_schedule",
+    ["linear", "scaled_linear", "squaredcos_cap_v2"] as const,
+    "linear",
   );
-  const prediction = raw["prediction_type"] ?? "epsilon";
+  const predictionType = c.oneOf(
+    "prediction_type",
+    ["epsilon", "v_prediction", "sample"] as const,
+    "epsilon",
+  );
+  const numTrainTimesteps = c.int("num_train_timesteps", 1, MAX_TRAIN_STEPS, 1000);
+  const betaStart = c.num("beta_start", 0, 1, 0.0001, true);
+  const betaEnd = c.num("beta_end", 0, 1, 0.02, true);
   check(
-    prediction === "epsilon" || prediction === "v_prediction" || prediction === "sample",
+    betaStart <= betaEnd,
     A,
-    () =>
-      `prediction_type must be epsilon, v_prediction or sample, got ${JSON.stringify(prediction)}`,
+    `beta_start (${betaStart}) must not exceed beta_end (${betaEnd})`,
   );
   const config: SchedulerConfig = {
     className: String(raw["_class_name"] ?? "DDPMScheduler"),
-    betaSchedule: schedule,
-    betaStart: num(raw, "beta_start", 0.0001),
-    betaEnd: num(raw, "beta_end", 0.02),
-    numTrainTimesteps: num(raw, "num_train_timesteps", 1000),
-    stepsOffset: num(raw, "steps_offset", 0),
-    predictionType: prediction,
+    betaSchedule,
+    betaStart,
+    betaEnd,
+    numTrainTimesteps,
+    stepsOffset: c.int("steps_offset", 0, numTrainTimesteps - 1, 0),
+    predictionType,
     timestepSpacing: String(raw["timestep_spacing"] ?? "leading"),
     clipSample: raw["clip_sample"] === true,
     setAlphaToOne: raw["set_alpha_to_one"] === true,
     raw,
   };
-  check(
-    Number.isInteger(config.numTrainTimesteps) && config.numTrainTimesteps > 0,
-    A,
-    `num_train_timesteps must be a positive integer, got ${config.numTrainTimesteps}`,
-  );
   const trained = raw["trained_betas"];
   if (trained !== undefined && trained !== null) {
     check(
       Array.isArray(trained) && trained.length === config.numTrainTimesteps &&
-        trained.every((b) => typeof b === "number"),
+        trained.every((b) => typeof b === "number" && b > 0 && b < 1),
       A,
-      `trained_betas must be ${config.numTrainTimesteps} numbers`,
+      `trained_betas must be ${config.numTrainTimesteps} numbers in (0, 1)`,
     );
     config.trainedBetas = trained as number[];
   }
@@ -207,13 +206,16 @@ export function remoteFileGetter(
   opts: LoadSd15Options,
   manifest?: Sd15Manifest,
 ): FileGetter {
-  const root = base.endsWith("/") ? base : base + "/";
+  // Every file is a confined URL under the root, so headers (credentials) only ever go to the
+  // root's own origin.
+  const root = modelRoot(base);
   return async (rel) => {
+    const url = root.url(rel, rel);
     const onProgress: ProgressCallback = opts.onProgress
       ? (done, total) => opts.onProgress!(rel, done, total)
       : progressBar(rel, opts.progress === undefined ? {} : { enabled: opts.progress });
     try {
-      return await fetchToCache(new URL(rel, root).href, {
+      return await fetchToCache(url.href, {
         cacheDir: opts.cacheDir,
         sha256: manifest?.files[rel]?.sha256,
         onProgress,
@@ -272,7 +274,7 @@ export async function resolveSd15Files(
   const base = source.endsWith("/") ? source : source + "/";
   let manifest: Sd15Manifest | undefined;
   if (typeof opts.manifest === "string") {
-    const url = new URL(opts.manifest, base).href;
+    const url = modelRoot(base).url(opts.manifest, "manifest").href;
     const path = await fetchToCache(url, {
       cacheDir: opts.cacheDir,
       signal: opts.signal,
@@ -283,6 +285,29 @@ export async function resolveSd15Files(
     manifest = checkManifest(opts.manifest, "manifest");
   }
   return await resolveSd15Layout(base, remoteFileGetter(base, opts, manifest));
+}
+
+/**
+ * Checks that the tokenizer's length matches the text encoder's `input_ids` length when the
+ * graph fixes it: transformers' `model_max_length` of 4096 against a 77-token CLIP encoder would
+ * otherwise fail inside onnxruntime at the first prompt (issue 10, F14).
+ *
+ * @example
+ * ```ts
+ * checkTokenLength(files, tokenizer); // throws when tokenizer_config.json disagrees with the graph
+ * ```
+ */
+export function checkTokenLength(files: Sd15Files, tokenizer: ClipTokenizer): void {
+  const ids = files.textEncoder.inputs[0];
+  check(!!ids, "text_encoder/model.onnx", `has no graph input (${files.root})`);
+  const L = ids.shape[1];
+  check(
+    typeof L !== "number" || L <= 0 || L === tokenizer.maxLength,
+    "tokenizer/tokenizer_config.json model_max_length",
+    () =>
+      `the tokenizer pads to ${tokenizer.maxLength} tokens, but text_encoder/model.onnx takes ` +
+      `${L} (input ${ids.name}) in ${files.root}`,
+  );
 }
 
 async function sessionFor(
@@ -308,6 +333,7 @@ export async function loadSd15(source: string, opts: LoadSd15Options = {}): Prom
     await readJson(files.schedulerConfig, "scheduler_config.json"),
   );
   const tokenizer = await loadClipTokenizer(files.tokenizer, opts.tokenizer);
+  checkTokenLength(files, tokenizer);
   const factory = opts.createSession ??
     ortSessionFactory(
       opts.executionProviders ? { executionProviders: opts.executionProviders } : {},

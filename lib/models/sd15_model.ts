@@ -5,15 +5,21 @@
  *
  * @module
  */
-import { check } from "../errors.ts";
-import { createSession, type Session } from "../onnx/ort.ts";
+import { AttnkitError, check } from "../errors.ts";
+import { allOrRelease, createSession, type Session } from "../onnx/ort.ts";
 import { loadDenoiser } from "../runtime/denoiser.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
+import { checkedModel } from "../runtime/checked_model.ts";
 import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { loadClipTokenizer } from "./clip_tokenizer.ts";
 import type { OnnxModelFiles } from "./hf_layout.ts";
-import { type LoadSd15Options, parseSchedulerConfig, resolveSd15Files } from "./sd15.ts";
+import {
+  checkTokenLength,
+  type LoadSd15Options,
+  parseSchedulerConfig,
+  resolveSd15Files,
+} from "./sd15.ts";
 
 /** Options of {@link loadSd15Model}. */
 export interface Sd15ModelOptions extends LoadSd15Options {
@@ -47,16 +53,27 @@ export async function loadSd15Model(
   source: string,
   opts: Sd15ModelOptions = {},
 ): Promise<DiffusionModel> {
-  const [H, W] = opts.imageSize ?? [512, 512];
+  const size = opts.imageSize ?? [512, 512];
   check(
-    H % 8 === 0 && W % 8 === 0 && H > 0 && W > 0,
+    Array.isArray(size) && size.length === 2,
     "imageSize",
-    `must be positive multiples of 8, got ${H}×${W}`,
+    `expected [height, width], got ${JSON.stringify(size)}`,
+  );
+  const [H, W] = size;
+  check(
+    Number.isInteger(H) && Number.isInteger(W) && H % 8 === 0 && W % 8 === 0 && H > 0 &&
+      W > 0 && H <= 16384 && W <= 16384,
+    "imageSize",
+    `must be positive multiples of 8 up to 16384, got ${H}×${W}`,
+  );
+  const scaleFactor = opts.scaleFactor ?? 0.18215;
+  check(
+    typeof scaleFactor === "number" && Number.isFinite(scaleFactor) && scaleFactor > 0,
+    "scaleFactor",
+    `must be a finite positive number, got ${scaleFactor}`,
   );
   const files = await resolveSd15Files(source, opts);
-  const scheduler = parseSchedulerConfig(
-    JSON.parse(await Deno.readTextFile(files.schedulerConfig)),
-  );
+  const scheduler = parseSchedulerConfig(await readJsonFile(files.schedulerConfig));
   check(
     scheduler.betaSchedule !== "squaredcos_cap_v2" && scheduler.predictionType !== "sample",
     "scheduler_config.json",
@@ -64,26 +81,37 @@ export async function loadSd15Model(
       "(scaled_linear or linear betas with epsilon or v_prediction are)",
   );
   const tokenizer = await loadClipTokenizer(files.tokenizer, opts.tokenizer);
+  checkTokenLength(files, tokenizer);
   const eps = opts.executionProviders;
   const unetIn = files.unet.inputs.map((i) => i.name);
+  // Exports name the inputs sample/timestep/encoder_hidden_states; older ones only order them.
+  check(
+    unetIn.length >= 3 && files.unet.outputs.length >= 1,
+    "unet/model.onnx",
+    `has inputs [${unetIn.join(", ")}]; a UNet takes sample, timestep and ` +
+      `encoder_hidden_states (is the right file at unet/model.onnx in ${files.root}?)`,
+  );
   const pick = (want: string, fallback: number) => unetIn.includes(want) ? want : unetIn[fallback];
   const unet = await readModel(files.unet);
-  const denoiser = await loadDenoiser(unet.bytes, {
-    sample: pick("sample", 0),
-    timestep: pick("timestep", 1),
-    context: pick("encoder_hidden_states", 2),
-    output: files.unet.outputs[0].name,
-  }, { externalData: unet.external, source: "unet/model.onnx", executionProviders: eps });
-  const text = await plainSession(files.textEncoder, "text_encoder/model.onnx", eps);
-  const decoder = await plainSession(files.vaeDecoder, "vae_decoder/model.onnx", eps);
+  const [denoiser, text, decoder] = await allOrRelease([
+    () =>
+      loadDenoiser(unet.bytes, {
+        sample: pick("sample", 0),
+        timestep: pick("timestep", 1),
+        context: pick("encoder_hidden_states", 2),
+        output: files.unet.outputs[0].name,
+      }, { externalData: unet.external, source: "unet/model.onnx", executionProviders: eps }),
+    () => plainSession(files.textEncoder, "text_encoder/model.onnx", eps),
+    () => plainSession(files.vaeDecoder, "vae_decoder/model.onnx", eps),
+  ]);
   const idsInput = files.textEncoder.inputs[0];
   const latentChannels = files.unet.inputs.find((i) => i.name === pick("sample", 0))?.shape[1];
-  return {
+  const model: DiffusionModel = {
     info: {
       name: `sd15:${files.root}`,
       latentShape: [typeof latentChannels === "number" ? latentChannels : 4, H / 8, W / 8],
       imageSize: [H, W],
-      scaleFactor: opts.scaleFactor ?? 0.18215,
+      scaleFactor,
       trainSteps: scheduler.numTrainTimesteps,
       betaSchedule: {
         kind: scheduler.betaSchedule === "linear" ? "linear" : "scaled_linear",
@@ -118,4 +146,20 @@ export async function loadSd15Model(
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);
     },
   };
+  return checkedModel(model, {
+    textEncoder: "text_encoder/model.onnx",
+    unet: "unet/model.onnx",
+    decoder: "vae_decoder/model.onnx",
+  });
+}
+
+async function readJsonFile(path: string): Promise<Record<string, unknown>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new AttnkitError(
+      "scheduler/scheduler_config.json",
+      `cannot read ${path} as JSON: ${(e as Error).message}`,
+    );
+  }
 }

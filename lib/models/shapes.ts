@@ -5,16 +5,18 @@
  *
  * @module
  */
-import { check } from "../errors.ts";
-import { createSession, type CreateSessionOptions, type Session } from "../onnx/ort.ts";
-import { decodeModel } from "../onnx/proto.ts";
-import { readBytes, readJson } from "../runtime/read.ts";
+import { AttnkitError, check } from "../errors.ts";
+import { allOrRelease, createSession, type CreateSessionOptions } from "../onnx/ort.ts";
 import { loadDenoiser } from "../runtime/denoiser.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
+import { checkedModel } from "../runtime/checked_model.ts";
 import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { wordTokenizer } from "../prompt/word_tokenizer.ts";
 import { CLASSES, COLOURS } from "../shapes/world.ts";
+import { type ModelRoot, modelRoot, type OnnxFile, readOnnx } from "./root.ts";
+import { parseShapesConfig, parseShapesTokenizer } from "./shapes_config.ts";
+import { modelInputs, modelOutputs } from "./hf_layout.ts";
 
 /** `weights/shapes/config.json`, as the recipe's exporter writes it. */
 export interface ShapesConfig {
@@ -72,28 +74,59 @@ export interface LoadShapesOptions {
   session?: CreateSessionOptions;
 }
 
-function dirUrl(dir: string | URL): URL {
-  if (dir instanceof URL) return dir;
-  const withSlash = dir.endsWith("/") ? dir : `${dir}/`;
-  return /^[a-z]+:/i.test(withSlash)
-    ? new URL(withSlash)
-    : new URL(withSlash, `file://${Deno.cwd()}/`);
+/** `what` for errors about a file named by `config.json` `files.<key>`. */
+const named = (key: string): string => `config.json files.${key}`;
+
+/** Checks that `name` is a graph input (or output) of `file`, naming the config key otherwise. */
+function expectIo(file: OnnxFile, name: string, key: string, outputs = false): void {
+  const have = (outputs ? modelOutputs(file.model) : modelInputs(file.model)).map((v) => v.name);
+  if (!have.includes(name)) {
+    throw new AttnkitError(
+      `config.json ${key}`,
+      `${JSON.stringify(name)} is not a graph ${outputs ? "output" : "input"} of ${file.entry} ` +
+        `(it has ${have.map((n) => JSON.stringify(n)).join(", ") || "none"})`,
+    );
+  }
 }
 
-async function session(url: URL, opts: CreateSessionOptions): Promise<Session> {
-  const bytes = await readBytes(url);
-  decodeModel(bytes, url.pathname); // a clear error for a truncated or corrupt file
-  return createSession(bytes, { ...opts, source: url.pathname });
+/** The fixed size of axis `axis` of input `name`, when the graph declares one. */
+function fixedDim(file: OnnxFile, name: string, axis: number): number | undefined {
+  const d = modelInputs(file.model).find((v) => v.name === name)?.shape[axis];
+  return typeof d === "number" && d > 0 ? d : undefined;
 }
 
-/** Loads the embedded shapes model (or one with the same layout from `opts.dir`). */
+async function session(root: ModelRoot, file: OnnxFile, opts: CreateSessionOptions) {
+  return await createSession(file.bytes, {
+    ...opts,
+    externalData: file.externalData,
+    source: `${root.label}${file.entry}`,
+  });
+}
+
+/**
+ * Loads the embedded shapes model (or one with the same layout from `opts.dir`). Every file
+ * `config.json` names is confined to the folder (or URL prefix) by {@link modelRoot}; every
+ * number it gives is checked ({@link parseShapesConfig}); the returned model checks its inputs
+ * and outputs for non-finite values ({@link checkedModel}).
+ *
+ * @example
+ * ```ts
+ * const model = await loadShapesModel();
+ * const ctx = await model.encodeText(["a photo of three yellow hearts"]);
+ * await model.release();
+ * ```
+ */
 export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<DiffusionModel> {
-  const base = dirUrl(opts.dir ?? SHAPES_WEIGHTS);
-  const config = await readJson<ShapesConfig>(new URL("config.json", base));
-  const tok = await readJson<
-    { vocab: string[]; max_length: number; sot: number; eot: number; pad: number }
-  >(
-    new URL(config.files.tokenizer, base),
+  const root = modelRoot(opts.dir ?? SHAPES_WEIGHTS);
+  const config = parseShapesConfig(await root.readJsonObject("config.json", "config.json"));
+  const tok = parseShapesTokenizer(
+    await root.readJsonObject(config.files.tokenizer, named("tokenizer")),
+    config.files.tokenizer,
+  );
+  check(
+    tok.max_length === config.text.max_tokens,
+    `${config.files.tokenizer} max_length`,
+    `${tok.max_length} differs from config.json text.max_tokens (${config.text.max_tokens})`,
   );
   const tokenizer = wordTokenizer(tok.vocab, {
     maxLength: tok.max_length,
@@ -102,24 +135,49 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     pad: tok.pad,
   });
   const so = opts.session ?? {};
-  const unetUrl = new URL(config.files.unet, base);
-  const [text, decoder, denoiser] = await Promise.all([
-    session(new URL(config.files.text_encoder, base), so),
-    session(new URL(config.files.vae_decoder, base), so),
-    readBytes(unetUrl).then((b) =>
-      loadDenoiser(b, {
-        sample: config.unet_inputs.sample,
-        timestep: config.unet_inputs.timestep,
-        context: config.unet_inputs.encoder_hidden_states,
-        output: config.unet_inputs.output,
-      }, { ...so, source: unetUrl.pathname })
-    ),
+  const [textFile, decoderFile, unetFile] = await Promise.all([
+    readOnnx(root, config.files.text_encoder, named("text_encoder")),
+    readOnnx(root, config.files.vae_decoder, named("vae_decoder")),
+    readOnnx(root, config.files.unet, named("unet")),
   ]);
+  const io = config.unet_inputs;
+  expectIo(unetFile, io.sample, "unet_inputs.sample");
+  expectIo(unetFile, io.timestep, "unet_inputs.timestep");
+  expectIo(unetFile, io.encoder_hidden_states, "unet_inputs.encoder_hidden_states");
+  expectIo(unetFile, io.output, "unet_inputs.output", true);
+  const ids = modelInputs(textFile.model)[0];
+  check(ids !== undefined, named("text_encoder"), `${textFile.entry} has no graph input`);
+  const encoderLength = fixedDim(textFile, ids.name, 1);
+  check(
+    encoderLength === undefined || encoderLength === tok.max_length,
+    `${config.files.tokenizer} max_length`,
+    `${tok.max_length} tokens, but ${textFile.entry} takes ${encoderLength} (input ${ids.name})`,
+  );
   const s = config.latent_size;
-  return {
+  const C = config.latent_channels;
+  for (const [axis, want, key] of [[1, C, "latent_channels"], [2, s, "latent_size"]] as const) {
+    const got = fixedDim(unetFile, io.sample, axis);
+    check(
+      got === undefined || got === want,
+      `config.json ${key}`,
+      `${want} differs from ${unetFile.entry}'s ${io.sample} input (axis ${axis} is ${got})`,
+    );
+  }
+  const [text, decoder, denoiser] = await allOrRelease([
+    () => session(root, textFile, so),
+    () => session(root, decoderFile, so),
+    () =>
+      loadDenoiser(unetFile.bytes, {
+        sample: io.sample,
+        timestep: io.timestep,
+        context: io.encoder_hidden_states,
+        output: io.output,
+      }, { ...so, externalData: unetFile.externalData, source: `${root.label}${unetFile.entry}` }),
+  ]);
+  const model: DiffusionModel = {
     info: {
       name: config.name,
-      latentShape: [config.latent_channels, s, s],
+      latentShape: [C, s, s],
       imageSize: [config.image_size, config.image_size],
       scaleFactor: config.scale_factor,
       trainSteps: config.schedule.train_steps,
@@ -153,4 +211,9 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);
     },
   };
+  return checkedModel(model, {
+    textEncoder: `${root.label}${textFile.entry}`,
+    unet: `${root.label}${unetFile.entry}`,
+    decoder: `${root.label}${decoderFile.entry}`,
+  });
 }

@@ -10,6 +10,7 @@
  */
 import * as ortModule from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError } from "../errors.ts";
+import { externalDataRefs } from "./external.ts";
 import { getBackend, useDevice } from "../../kernels/backend.ts";
 
 /** The onnxruntime-web namespace (Tensor, InferenceSession, env, …). */
@@ -37,7 +38,11 @@ export interface CreateSessionOptions {
    * Default 1: the machines this runs on are shared and small graphs gain nothing from threads.
    */
   threads?: number;
-  /** External weight files: `path` must equal the `location` stored in the model. */
+  /**
+   * External weight files: `path` must equal the `location` stored in the model. Every location
+   * the model names must be supplied here (read through a `ModelRoot`, `lib/models/root.ts`):
+   * onnxruntime is never left to open files itself.
+   */
   externalData?: { path: string; data: Uint8Array }[];
   /** Pins symbolic dimensions, e.g. `{ batch: 1 }`. */
   freeDimensionOverrides?: Record<string, number>;
@@ -65,17 +70,18 @@ async function shareDevice(): Promise<void> {
 let nodeOrt: Promise<typeof ortModule> | undefined;
 
 function loadNodeOrt(): Promise<typeof ortModule> {
-  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule).catch(
-    (e) => {
-      nodeOrt = undefined;
-      throw new AttnkitError(
-        "executionProviders",
-        `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      );
-    },
-  );
+  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule)
+    .catch(
+      (e) => {
+        nodeOrt = undefined;
+        throw new AttnkitError(
+          "executionProviders",
+          `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
+      },
+    );
   return nodeOrt;
 }
 
@@ -113,12 +119,90 @@ async function nodeSession(bytes: Uint8Array, opts: CreateSessionOptions): Promi
   return adapted as unknown as Session;
 }
 
-/** Creates an inference session from model bytes; ORT failures become AttnkitErrors. */
+/**
+ * onnxruntime's message for an error, or a stand-in when it gave none (its wasm build sometimes
+ * reports `ERROR_MESSAGE: ` and nothing more).
+ *
+ * @example
+ * ```ts
+ * ortMessage(new Error("")); // "(onnxruntime gave no message)"
+ * ```
+ */
+export function ortMessage(e: unknown): string {
+  const m = (e instanceof Error ? e.message : String(e)).trim();
+  return m === "" || /ERROR_MESSAGE:\s*$/.test(m)
+    ? `${m ? m + " " : ""}(onnxruntime gave no message)`
+    : m;
+}
+
+/**
+ * The session with `run` failures turned into AttnkitErrors naming the file and the step, so an
+ * input onnxruntime rejects (a wrong length, a dtype) is reported against the model it came from.
+ */
+function namedRuns(session: Session, source: string, provider: string): Session {
+  const run = session.run.bind(session) as (...a: unknown[]) => Promise<unknown>;
+  const wrapped = async (...args: unknown[]): Promise<unknown> => {
+    try {
+      return await run(...args);
+    } catch (e) {
+      if (e instanceof AttnkitError) throw e;
+      throw new AttnkitError(
+        source,
+        `onnxruntime (${provider}) failed to run it: ${ortMessage(e)}`,
+      );
+    }
+  };
+  return new Proxy(session, {
+    get(target, prop) {
+      if (prop === "run") return wrapped;
+      const v = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+/**
+ * Refuses model bytes that name external data not supplied in `externalData`: onnxruntime-node
+ * would resolve such a location against the working directory (issue 10, F1), and
+ * onnxruntime-web would fail without saying why.
+ */
+function checkExternalData(bytes: Uint8Array, opts: CreateSessionOptions): void {
+  const source = opts.source ?? "model";
+  if (!(bytes instanceof Uint8Array)) {
+    throw new AttnkitError(source, "expected the model's bytes as a Uint8Array");
+  }
+  const supplied = new Set((opts.externalData ?? []).map((e) => e.path));
+  for (const location of externalDataRefs(bytes, source)) {
+    if (!supplied.has(location)) {
+      throw new AttnkitError(
+        source,
+        `names external data ${JSON.stringify(location)} that was not supplied in externalData; ` +
+          "attnkit never lets onnxruntime open files itself (load model files through a " +
+          "ModelRoot: readOnnx in lib/models/root.ts)",
+      );
+    }
+  }
+}
+
+/**
+ * Creates an inference session from model bytes; ORT failures (at creation and at every later
+ * `run`) become AttnkitErrors naming `opts.source` and the step. Every external-data location
+ * the model names must be in `opts.externalData`, whatever the execution provider.
+ *
+ * @example
+ * ```ts
+ * const s = await createSession(await Deno.readFile("weights/shapes/vae_decoder.onnx"), {
+ *   source: "vae_decoder.onnx",
+ * });
+ * ```
+ */
 export async function createSession(
   bytes: Uint8Array,
   opts: CreateSessionOptions = {},
 ): Promise<Session> {
   const eps = opts.executionProviders ?? ["wasm"];
+  const source = opts.source ?? "model";
+  checkExternalData(bytes, opts);
   if (eps.includes("node")) {
     if (eps.length > 1) {
       throw new AttnkitError(
@@ -127,12 +211,12 @@ export async function createSession(
       );
     }
     try {
-      return await nodeSession(bytes, opts);
+      return namedRuns(await nodeSession(bytes, opts), source, "node");
     } catch (e) {
       if (e instanceof AttnkitError) throw e;
       throw new AttnkitError(
-        opts.source ?? "model",
-        `onnxruntime-node could not load it: ${e instanceof Error ? e.message : String(e)}`,
+        source,
+        `onnxruntime-node could not create a session for it: ${ortMessage(e)}`,
       );
     }
   }
@@ -148,13 +232,38 @@ export async function createSession(
   try {
     const session = await ort.InferenceSession.create(bytes, options);
     if (eps.includes("webgpu")) await shareDevice();
-    return session;
+    return namedRuns(session, source, eps.join("+"));
   } catch (e) {
     throw new AttnkitError(
-      opts.source ?? "model",
-      `onnxruntime-web could not load it: ${e instanceof Error ? e.message : String(e)}`,
+      source,
+      `onnxruntime-web could not create a session for it: ${ortMessage(e)}`,
     );
   }
+}
+
+/**
+ * Makes sessions one after another (onnxruntime-web mounts external data in one global table, so
+ * concurrent creations race); a failure releases the ones already made, so a load that fails
+ * half-way leaves nothing open.
+ *
+ * @example
+ * ```ts
+ * const [a, b] = await allOrRelease([() => createSession(x), () => createSession(y)]);
+ * ```
+ */
+export async function allOrRelease<T extends readonly { release(): Promise<void> }[]>(
+  makers: { [K in keyof T]: () => Promise<T[K]> },
+): Promise<T> {
+  const made: { release(): Promise<void> }[] = [];
+  try {
+    for (const make of makers as readonly (() => Promise<{ release(): Promise<void> }>)[]) {
+      made.push(await make());
+    }
+  } catch (e) {
+    for (const s of made) await s.release().catch(() => {});
+    throw e;
+  }
+  return made as unknown as T;
 }
 
 /** The fastest CPU provider that loads here: `node` when onnxruntime-node imports, else `wasm`. */

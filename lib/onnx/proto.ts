@@ -4,11 +4,20 @@
  * included), TensorProto, ValueInfoProto / TypeProto (tensor types with dims), OperatorSetIdProto
  * and metadata_props.
  *
- * Reading: unknown fields (training_info, functions, sparse initializers, quantization
- * annotations, per-node metadata, string_data, sequence/map types, …) are skipped, so a model that
- * uses them loses them on a round trip. A malformed or truncated file throws an
- * {@link AttnkitError} whose argument is the file name and whose message gives the byte offset.
- * `rawData` is a view into the input bytes (no copy), so a 1.7 GB file is not held twice.
+ * Reading: fields `types.ts` does not model (model-local functions, training_info, sparse
+ * initializers, quantization annotations, per-node metadata, uint64_data, string_data,
+ * sequence/map types, …) are kept verbatim under {@link UNKNOWN_FIELDS} on the message that held
+ * them and written back by {@link encodeModel}, so a round trip loses nothing ORT needs. A
+ * malformed or truncated file throws an {@link AttnkitError} whose argument is the file name and
+ * whose message gives the byte offset. `rawData` is a view into the input bytes (no copy), so a
+ * 1.7 GB file is not held twice.
+ *
+ * Memory: decoding is bounded relative to the file. Each decoded object and array element is
+ * charged an estimate of its JS heap cost, and a file whose decoding would pass
+ * {@link decodeBudget} (16 × its size + 64 MiB) is refused before the objects exist — a 2-byte
+ * empty NodeProto repeated 4 million times, or 8 million one-byte int64 values, is not a model.
+ * A tensor whose dims declare more elements than its data holds (dims [2^31, 2^31] with 4 bytes)
+ * is refused at decode, naming the tensor.
  *
  * Writing: fields go out in field-number order with onnx.proto's own packing (packed tensor
  * data, unpacked attribute lists and dims), which is what the C++ serializer emits, so a model
@@ -51,13 +60,67 @@ const utf8Encoder = new TextEncoder();
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/**
+ * Most estimated JS heap bytes that decoding `fileBytes` bytes may cost: 16 × the file plus
+ * 64 MiB. Real exports stay far below (graph-only files cost a few × their size; weights are
+ * views, not copies).
+ *
+ * @example
+ * ```ts
+ * decodeBudget(8 << 20); // 201326592 (192 MiB) for an 8 MiB file
+ * ```
+ */
+export function decodeBudget(fileBytes: number): number {
+  return 16 * fileBytes + 64 * 1024 * 1024;
+}
+
+/**
+ * Where {@link decodeModel} keeps a message's fields that `types.ts` does not model: raw
+ * tag-and-value bytes, written back as they were by {@link encodeModel}.
+ */
+export const UNKNOWN_FIELDS: unique symbol = Symbol("attnkit.onnx.unknownFields");
+
+/** A decoded message that may carry fields the codec does not model. */
+export interface UnknownFields {
+  /** Raw bytes of each unmodelled field (tag included), in file order. */
+  [UNKNOWN_FIELDS]?: Uint8Array[];
+}
+
+// Estimated heap cost (bytes) of what the decoder allocates, for the memory bound: measured
+// in Deno 2.9 (4M empty nodes took ~740 MiB, 5M int64 values ~280 MiB), rounded up.
+const COST_OBJECT = 128;
+const COST_NODE = 288;
+const COST_NUMBER = 8;
+const COST_BIGINT = 64;
+const COST_STRING = 32;
+const MAX_GRAPH_DEPTH = 32;
+
 class Reader {
   pos = 0;
   lo = 0;
   hi = 0;
+  spent = 0;
+  graphDepth = 0;
+  readonly limit: number;
   readonly view: DataView;
   constructor(readonly buf: Uint8Array, readonly source: string) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.limit = decodeBudget(buf.length);
+  }
+
+  /** Charges `n` estimated heap bytes; refuses the file when the budget is spent. */
+  charge(n: number): void {
+    this.spent += n;
+    if (this.spent > this.limit) {
+      const mib = (x: number): string => (x / 1048576).toFixed(1);
+      throw new AttnkitError(
+        this.source,
+        `refusing to decode: by byte offset ${this.pos} this ${mib(this.buf.length)} MiB file ` +
+          `already needs over ${mib(this.limit)} MiB of memory (16 × its size + 64 MiB); its ` +
+          "nodes, tensors or repeated values are far more numerous than a real ONNX model's " +
+          "(a crafted or corrupt file)",
+      );
+    }
   }
 
   fail(message: string, at: number = this.pos): never {
@@ -161,7 +224,9 @@ class Reader {
   }
 
   string(end: number, what: string): string {
-    return utf8Decoder.decode(this.bytes(end, what));
+    const b = this.bytes(end, what);
+    this.charge(COST_STRING + b.length);
+    return utf8Decoder.decode(b);
   }
 
   skip(wire: number, end: number, field: number): void {
@@ -209,6 +274,7 @@ function fields(
   end: number,
   message: string,
   on: (field: number, wire: number) => boolean,
+  keep?: UnknownFields,
 ): void {
   while (r.pos < end) {
     const tagAt = r.pos;
@@ -217,7 +283,13 @@ function fields(
     const wire = tag & 7;
     if (field === 0) r.fail(`field number 0 in ${message}`, tagAt);
     if (wire === 4) r.fail(`unexpected end-group in ${message}`, tagAt);
-    if (!on(field, wire)) r.skip(wire, end, field);
+    if (!on(field, wire)) {
+      r.skip(wire, end, field);
+      if (keep) {
+        r.charge(COST_NUMBER * 4);
+        (keep[UNKNOWN_FIELDS] ??= []).push(r.buf.subarray(tagAt, r.pos));
+      }
+    }
   }
   if (r.pos !== end) r.fail(`${message} overran its length`, end);
 }
@@ -238,17 +310,23 @@ function repeated<T>(
   read: (end: number) => T,
   what: string,
 ): void {
+  const cost = what.endsWith("int64_data") || what.endsWith(".ints") ? COST_BIGINT : COST_NUMBER;
   if (wire === WIRE_LEN) {
     const e = r.lenEnd(end, what);
-    while (r.pos < e) out.push(read(e));
+    while (r.pos < e) {
+      r.charge(cost);
+      out.push(read(e));
+    }
     return;
   }
   if (wire !== scalarWire) r.fail(`${what} has wire type ${wire}`);
+  r.charge(cost);
   out.push(read(end));
 }
 
 function readStringEntry(r: Reader, end: number): { key: string; value: string } {
   const e = r.lenEnd(end, "StringStringEntryProto");
+  r.charge(COST_OBJECT);
   let key = "";
   let value = "";
   fields(r, e, "StringStringEntryProto", (f, w) => {
@@ -262,6 +340,7 @@ function readStringEntry(r: Reader, end: number): { key: string; value: string }
 
 function readOpset(r: Reader, end: number): OperatorSetId {
   const e = r.lenEnd(end, "OperatorSetIdProto");
+  r.charge(COST_OBJECT);
   const out: OperatorSetId = { domain: "", version: 0n };
   fields(r, e, "OperatorSetIdProto", (f, w) => {
     if (f === 1) {
@@ -277,7 +356,9 @@ function readOpset(r: Reader, end: number): OperatorSetId {
 }
 
 function readTensor(r: Reader, end: number): TensorProto {
+  const at = r.pos;
   const e = r.lenEnd(end, "TensorProto");
+  r.charge(COST_OBJECT);
   const t: TensorProto = { name: "", dims: [], dataType: 0 };
   const M = "TensorProto";
   fields(r, e, M, (f, w) => {
@@ -324,12 +405,77 @@ function readTensor(r: Reader, end: number): TensorProto {
       default:
         return false;
     }
-  });
+  }, t as UnknownFields);
+  checkTensorSize(r, t, at);
   return t;
+}
+
+/** Bytes per element of each ONNX data type with a fixed width (strings and unknown types: none). */
+const ELEMENT_BYTES: Record<number, number> = {
+  1: 4,
+  2: 1,
+  3: 1,
+  4: 2,
+  5: 2,
+  6: 4,
+  7: 8,
+  9: 1,
+  10: 2,
+  11: 8,
+  12: 4,
+  13: 8,
+  14: 8,
+  15: 16,
+  16: 2,
+  17: 1,
+  18: 1,
+  19: 1,
+  20: 1,
+};
+/** Values per element in float_data / double_data (complex types store two). */
+const PARTS: Record<number, number> = { 14: 2, 15: 2 };
+
+/**
+ * Refuses a tensor whose dims declare more (or fewer) elements than its data holds, before
+ * anything downstream allocates by dims (issue 10, O7: dims [2^31, 2^31] with 4 bytes).
+ */
+function checkTensorSize(r: Reader, t: TensorProto, at: number): void {
+  const name = JSON.stringify(t.name);
+  let count = 1;
+  for (const d of t.dims) {
+    if (!Number.isSafeInteger(d) || d < 0) {
+      r.fail(`tensor ${name} has dimension ${d}; dims must be non-negative integers`, at);
+    }
+    count *= d;
+  }
+  if (!Number.isSafeInteger(count)) {
+    r.fail(`tensor ${name} declares dims [${t.dims}], over 2^53 elements`, at);
+  }
+  if (t.dataLocation === 1) return; // external: checked by onnxruntime against the supplied bytes
+  const width = ELEMENT_BYTES[t.dataType];
+  const holds = (what: string, n: number, want: number): void => {
+    if (n !== want) {
+      r.fail(
+        `tensor ${name} declares dims [${t.dims}] (${count} elements of data type ${t.dataType}) ` +
+          `but its ${what} holds ${n}${what === "raw_data" ? " bytes" : " values"}, not ${want}`,
+        at,
+      );
+    }
+  };
+  const parts = PARTS[t.dataType] ?? 1;
+  if (t.rawData !== undefined && width !== undefined) {
+    holds("raw_data", t.rawData.length, count * width);
+  }
+  if (t.floatData?.length) holds("float_data", t.floatData.length, count * parts);
+  if (t.doubleData?.length) holds("double_data", t.doubleData.length, count * parts);
+  if (t.int64Data?.length) holds("int64_data", t.int64Data.length, count);
+  // Sub-byte types (int4, uint4, float4) pack two values per int32; not checked here.
+  if (t.int32Data?.length && width !== undefined) holds("int32_data", t.int32Data.length, count);
 }
 
 function readDim(r: Reader, end: number): Dim {
   const e = r.lenEnd(end, "TensorShapeProto.Dimension");
+  r.charge(COST_OBJECT);
   const d: Dim = {};
   fields(r, e, "Dimension", (f, w) => {
     if (f === 1) {
@@ -346,6 +492,7 @@ function readDim(r: Reader, end: number): Dim {
 
 function readTypeProto(r: Reader, end: number): TypeProto {
   const e = r.lenEnd(end, "TypeProto");
+  r.charge(COST_OBJECT);
   const t: TypeProto = {};
   fields(r, e, "TypeProto", (f, w) => {
     if (f !== 1) return false;
@@ -372,12 +519,13 @@ function readTypeProto(r: Reader, end: number): TypeProto {
     });
     t.tensorType = tensorType;
     return true;
-  });
+  }, t as UnknownFields);
   return t;
 }
 
 function readValueInfo(r: Reader, end: number): ValueInfoProto {
   const e = r.lenEnd(end, "ValueInfoProto");
+  r.charge(COST_OBJECT);
   const v: ValueInfoProto = { name: "" };
   fields(r, e, "ValueInfoProto", (f, w) => {
     if (f === 1) {
@@ -391,12 +539,13 @@ function readValueInfo(r: Reader, end: number): ValueInfoProto {
       v.docString = r.string(e, "ValueInfoProto.doc_string");
     } else return false;
     return true;
-  });
+  }, v as UnknownFields);
   return v;
 }
 
 function readAttribute(r: Reader, end: number): AttributeProto {
   const e = r.lenEnd(end, "AttributeProto");
+  r.charge(COST_OBJECT);
   const a: AttributeProto & AttributeListExtras = { name: "", type: 0 };
   const M = "AttributeProto";
   fields(r, e, M, (f, w) => {
@@ -454,12 +603,13 @@ function readAttribute(r: Reader, end: number): AttributeProto {
       default:
         return false;
     }
-  });
+  }, a as UnknownFields);
   return a;
 }
 
 function readNode(r: Reader, end: number): NodeProto {
   const e = r.lenEnd(end, "NodeProto");
+  r.charge(COST_NODE);
   const n: NodeProto = { input: [], output: [], opType: "", attribute: [] };
   const M = "NodeProto";
   fields(r, e, M, (f, w) => {
@@ -495,12 +645,18 @@ function readNode(r: Reader, end: number): NodeProto {
       default:
         return false;
     }
-  });
+  }, n as UnknownFields);
   return n;
 }
 
 function readGraphAt(r: Reader, end: number): GraphProto {
   const e = r.lenEnd(end, "GraphProto");
+  r.charge(COST_NODE);
+  // protobuf's own parsers stop at 100 levels of nesting; a graph inside an attribute inside a
+  // node is three, so 32 graphs deep is far past any real control flow.
+  if (++r.graphDepth > MAX_GRAPH_DEPTH) {
+    r.fail(`subgraphs nested more than ${MAX_GRAPH_DEPTH} deep`);
+  }
   const g: GraphProto = {
     name: "",
     node: [],
@@ -543,7 +699,8 @@ function readGraphAt(r: Reader, end: number): GraphProto {
       default:
         return false;
     }
-  });
+  }, g as UnknownFields);
+  r.graphDepth--;
   return g;
 }
 
@@ -551,13 +708,13 @@ function readGraphAt(r: Reader, end: number): GraphProto {
  * Decodes an ONNX ModelProto. `source` (a file name) is used in error messages; bad bytes give
  * an {@link AttnkitError} naming it and the byte offset. Unknown fields are skipped.
  */
-export function decodeModel(bytes: Uint8Array, source = "model"): Model {
+export function decodeModel(bytes: Uint8Array, source = "model"): Model & UnknownFields {
   if (!(bytes instanceof Uint8Array)) {
     throw new AttnkitError(source, "expected the model file's bytes as a Uint8Array");
   }
   const r = new Reader(bytes, source);
   const end = bytes.length;
-  const m: Model = {
+  const m: Model & UnknownFields = {
     irVersion: 0n,
     opsetImport: [],
     graph: { name: "", node: [], initializer: [], input: [], output: [], valueInfo: [] },
@@ -607,7 +764,7 @@ export function decodeModel(bytes: Uint8Array, source = "model"): Model {
         default:
           return false;
       }
-    });
+    }, m as UnknownFields);
   } catch (e) {
     if (e instanceof AttnkitError) throw e;
     // Anything else (e.g. a RangeError from a pathological input) still names file and offset.
@@ -805,10 +962,12 @@ function writeTensor(w: Writer, t: TensorProto): void {
     w.tag(14, WIRE_VARINT);
     w.int32(t.dataLocation);
   }
+  for (const b of (t as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
 function writeTypeProto(w: Writer, t: TypeProto): void {
   const tt = t.tensorType;
+  for (const b of (t as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
   if (!tt) return;
   w.message(1, (c) => {
     c.tag(1, WIRE_VARINT);
@@ -834,6 +993,7 @@ function writeValueInfo(w: Writer, v: ValueInfoProto): void {
   w.stringField(1, v.name);
   if (v.type) w.message(2, (c) => writeTypeProto(c, v.type!));
   if (v.docString !== undefined) w.stringField(3, v.docString);
+  for (const b of (v as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
 function writeAttribute(w: Writer, a: AttributeProto & AttributeListExtras): void {
@@ -863,6 +1023,7 @@ function writeAttribute(w: Writer, a: AttributeProto & AttributeListExtras): voi
   if (a.docString !== undefined) w.stringField(13, a.docString);
   w.tag(20, WIRE_VARINT);
   w.int32(a.type);
+  for (const b of (a as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
 function writeNode(w: Writer, n: NodeProto): void {
@@ -873,6 +1034,7 @@ function writeNode(w: Writer, n: NodeProto): void {
   for (const a of n.attribute) w.message(5, (c) => writeAttribute(c, a));
   if (n.docString !== undefined) w.stringField(6, n.docString);
   if (n.domain !== undefined) w.stringField(7, n.domain);
+  for (const b of (n as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
 function writeGraph(w: Writer, g: GraphProto): void {
@@ -883,10 +1045,11 @@ function writeGraph(w: Writer, g: GraphProto): void {
   for (const v of g.input) w.message(11, (c) => writeValueInfo(c, v));
   for (const v of g.output) w.message(12, (c) => writeValueInfo(c, v));
   for (const v of g.valueInfo) w.message(13, (c) => writeValueInfo(c, v));
+  for (const b of (g as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
 /** Encodes a {@link Model} as ONNX ModelProto bytes (field order and packing as onnx.proto). */
-export function encodeModel(model: Model): Uint8Array {
+export function encodeModel(model: Model & UnknownFields): Uint8Array {
   const w = new Writer(1024);
   w.tag(1, WIRE_VARINT);
   w.int64(model.irVersion);
@@ -908,5 +1071,6 @@ export function encodeModel(model: Model): Uint8Array {
     });
   }
   for (const e of model.metadataProps ?? []) writeStringEntry(w, 14, e);
+  for (const b of (model as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
   return w.finish();
 }

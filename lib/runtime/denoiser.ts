@@ -105,6 +105,34 @@ export function layerSize(n: number, hw: readonly [number, number]): [number, nu
   return [h, w];
 }
 
+/** Checks that the graph has the inputs and output `io` names (clear errors for a wrong file). */
+function checkIo(graph: Model, io: DenoiserIo, source: string): void {
+  const weights = new Set(graph.graph.initializer.map((t) => t.name));
+  const inputs = graph.graph.input.map((v) => v.name).filter((n) => !weights.has(n));
+  const outputs = graph.graph.output.map((v) => v.name);
+  const list = (xs: string[]): string => xs.map((x) => JSON.stringify(x)).join(", ") || "none";
+  for (const key of ["sample", "timestep", "context"] as const) {
+    const name = io[key];
+    if (typeof name !== "string" || !inputs.includes(name)) {
+      throw new AttnkitError(
+        source,
+        `is not a denoiser with a ${key} input ${
+          name === undefined ? "" : JSON.stringify(name) + " "
+        }` +
+          `(its inputs are ${
+            list(inputs)
+          }; a UNet takes sample, timestep and encoder_hidden_states)`,
+      );
+    }
+  }
+  if (typeof io.output !== "string" || !outputs.includes(io.output)) {
+    throw new AttnkitError(
+      source,
+      `has no output ${JSON.stringify(io.output)} (its outputs are ${list(outputs)})`,
+    );
+  }
+}
+
 /** Loads a denoiser from ONNX bytes, tapping Q and K of every attention core. */
 export async function loadDenoiser(
   bytes: Uint8Array,
@@ -113,7 +141,18 @@ export async function loadDenoiser(
 ): Promise<Denoiser> {
   const source = opts.source ?? "unet.onnx";
   const graph = decodeModel(bytes, source);
+  checkIo(graph, io, source);
   const cores = findAttention(graph, { conditioning: [io.context] });
+  if (cores.length === 0) {
+    // Without a core there is nothing to tap; say so at load, not as "taps: expected a
+    // non-empty array" at the first control step (issue 10, O27).
+    throw new AttnkitError(
+      source,
+      `no attention layers were found in this denoiser graph (${graph.graph.node.length} nodes); ` +
+        "attnkit's controls read attention maps, so the UNet/DiT needs at least one " +
+        "softmax(Q·Kᵀ)·V or fused attention core",
+    );
+  }
   const tapped = tapAttention(graph, cores, { qk: true });
   const session: Session = await createSession(encodeModel(tapped.model), { ...opts, source });
   const tapNames = tapped.taps.flatMap((

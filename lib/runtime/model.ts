@@ -55,7 +55,11 @@ export interface DenoiseOptions {
   bias?: AttentionBias;
 }
 
-/** A loaded text-to-image diffusion model. */
+/**
+ * A loaded text-to-image diffusion model. Loaders resolve every file through a `ModelRoot`
+ * (`lib/models/root.ts`) and return their model wrapped in `checkedModel`
+ * (`lib/runtime/checked_model.ts`), so non-finite inputs and outputs are errors at this edge.
+ */
 export interface DiffusionModel {
   /** Static facts. */
   readonly info: ModelInfo;

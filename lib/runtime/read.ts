@@ -2,6 +2,9 @@
  * Reads a file given as a path or URL (file:, http:, https:), so the embedded weights load the
  * same way from a checkout and from a published package. Errors name the file.
  *
+ * Not for files a model names: those resolve through a `ModelRoot` (`lib/models/root.ts`), which
+ * keeps them inside the model's folder or URL prefix. This reader follows any path or URL.
+ *
  * @module
  */
 import { AttnkitError } from "../errors.ts";

@@ -36,13 +36,26 @@ function linspace(a: number, b: number, n: number): Float64Array {
   return out;
 }
 
+/** Largest training horizon {@link betas} accepts (diffusers' schedules use 1000). */
+export const MAX_SCHEDULE_STEPS = 1_000_000;
+
 /** β_t for t = 0..T−1. */
 export function betas(opts: NoiseScheduleOptions = {}): Float64Array {
   const n = opts.trainSteps ?? 1000;
   const start = opts.betaStart ?? 0.00085;
   const end = opts.betaEnd ?? 0.012;
   const kind = opts.betaSchedule ?? "scaled_linear";
-  check(Number.isInteger(n) && n >= 1, "trainSteps", `must be a positive integer, got ${n}`);
+  // The bound keeps a config's 1e10 from becoming an 80 GB allocation (issue 10, N19).
+  check(
+    Number.isInteger(n) && n >= 1 && n <= MAX_SCHEDULE_STEPS,
+    "trainSteps",
+    `must be an integer in [1, ${MAX_SCHEDULE_STEPS}], got ${n}`,
+  );
+  check(
+    Number.isFinite(start) && Number.isFinite(end),
+    "betaStart",
+    `betaStart and betaEnd must be finite, got ${start} and ${end}`,
+  );
   check(
     start > 0 && end < 1 && start <= end,
     "betaStart",

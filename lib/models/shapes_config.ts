@@ -1,0 +1,121 @@
+/**
+ * Validation of the embedded model's `config.json` and `tokenizer.json`: every key the loader
+ * uses is type- and range-checked, with the key named in the error, so a string where a number
+ * belongs (`"latent_size": "16"`), a missing section (`files`, `unet_inputs`, `schedule`) or an
+ * absurd value (`train_steps: 1e10`) fails at load rather than deep inside sampling.
+ *
+ * @example
+ * ```ts
+ * import { parseShapesConfig } from "./shapes_config.ts";
+ * const config = parseShapesConfig(JSON.parse(await Deno.readTextFile("weights/shapes/config.json")));
+ * ```
+ *
+ * @module
+ */
+import { AttnkitError } from "../errors.ts";
+import { configReader, MAX_TOKENS, MAX_TRAIN_STEPS } from "./config_values.ts";
+import type { ShapesConfig } from "./shapes.ts";
+
+/**
+ * Checks a parsed `config.json` of the shapes layout and returns it typed. Errors name `file`
+ * and the key path (`schedule.train_steps`, `files.unet`).
+ *
+ * @example
+ * ```ts
+ * parseShapesConfig({ ...config, latent_size: "16" }); // AttnkitError: config.json: latent_size must be an integer in [1, 1024], got "16"
+ * ```
+ */
+export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesConfig {
+  const c = configReader(raw, file);
+  const schedule = c.obj("schedule");
+  const text = c.obj("text");
+  const files = c.obj("files");
+  const io = c.obj("unet_inputs");
+  const layers = c.raw("attention_layers");
+  if (layers !== undefined && !Array.isArray(layers)) {
+    throw new AttnkitError(
+      file,
+      `attention_layers must be an array, got ${JSON.stringify(layers)}`,
+    );
+  }
+  const betaStart = schedule.num("beta_start", 0, 1, undefined, true);
+  const betaEnd = schedule.num("beta_end", 0, 1, undefined, true);
+  if (betaStart > betaEnd) {
+    throw new AttnkitError(
+      file,
+      `schedule.beta_start (${betaStart}) must not exceed schedule.beta_end (${betaEnd})`,
+    );
+  }
+  const training = c.has("training") ? c.obj("training") : undefined;
+  return {
+    name: c.str("name", "shapes-layout model"),
+    image_size: c.int("image_size", 8, 8192),
+    latent_channels: c.int("latent_channels", 1, 64),
+    latent_size: c.int("latent_size", 1, 1024),
+    scale_factor: c.num("scale_factor", 0, 1000, undefined, true),
+    prediction: c.oneOf("prediction", ["epsilon", "v"] as const),
+    schedule: {
+      kind: schedule.oneOf("kind", ["scaled_linear", "linear"] as const),
+      train_steps: schedule.int("train_steps", 1, MAX_TRAIN_STEPS),
+      beta_start: betaStart,
+      beta_end: betaEnd,
+    },
+    text: {
+      max_tokens: text.int("max_tokens", 2, MAX_TOKENS),
+      hidden: text.int("hidden", 1, 65536),
+    },
+    files: {
+      text_encoder: files.str("text_encoder"),
+      unet: files.str("unet"),
+      vae_decoder: files.str("vae_decoder"),
+      vae_encoder: files.str("vae_encoder", "vae_encoder.onnx"),
+      tokenizer: files.str("tokenizer"),
+    },
+    unet_inputs: {
+      sample: io.str("sample"),
+      timestep: io.str("timestep"),
+      encoder_hidden_states: io.str("encoder_hidden_states"),
+      output: io.str("output"),
+    },
+    attention_layers: (layers ?? []) as ShapesConfig["attention_layers"],
+    training: { steps: training ? training.int("steps", 0, Number.MAX_SAFE_INTEGER, 0) : 0 },
+  };
+}
+
+/** The word tokenizer file of the shapes layout, checked. */
+export interface ShapesTokenizerFile {
+  /** Words by id. */
+  vocab: string[];
+  /** Token length of every prompt (start and end included). */
+  max_length: number;
+  /** Start-of-text id. */
+  sot: number;
+  /** End-of-text id. */
+  eot: number;
+  /** Padding id. */
+  pad: number;
+}
+
+/**
+ * Checks a parsed `tokenizer.json` (ids inside the vocabulary, a sane length).
+ *
+ * @example
+ * ```ts
+ * parseShapesTokenizer({ vocab: ["<s>", "</s>", "<pad>"], max_length: 8, sot: 0, eot: 1, pad: 2 });
+ * ```
+ */
+export function parseShapesTokenizer(raw: unknown, file = "tokenizer.json"): ShapesTokenizerFile {
+  const t = configReader(raw, file);
+  const vocab = t.raw("vocab");
+  if (!Array.isArray(vocab) || vocab.length === 0 || !vocab.every((w) => typeof w === "string")) {
+    throw new AttnkitError(file, "vocab must be a non-empty array of strings");
+  }
+  const top = vocab.length - 1;
+  return {
+    vocab,
+    max_length: t.int("max_length", 2, MAX_TOKENS),
+    sot: t.int("sot", 0, top),
+    eot: t.int("eot", 0, top),
+    pad: t.int("pad", 0, top),
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * Finds every external-data reference in ONNX bytes, wherever onnx.proto lets a TensorProto
+ * live: graph initializers, sparse initializers (values and indices), node attributes (`t`,
+ * `tensors`, `sparse_tensor`, `sparse_tensors`), subgraphs at any depth (`g`, `graphs`),
+ * model-local functions (their nodes and attribute defaults) and training info. It walks the
+ * wire format directly rather than the decoded {@link Model}, so a field the codec does not model
+ * cannot hide a reference. `createSession` uses it to refuse models that would make onnxruntime
+ * open a file nobody handed it (onnxruntime-node otherwise resolves locations against the
+ * working directory).
+ *
+ * @example
+ * ```ts
+ * import { externalDataRefs } from "./external.ts";
+ * externalDataRefs(await Deno.readFile("unet/model.onnx"), "unet/model.onnx"); // ["model.onnx_data"]
+ * ```
+ *
+ * @module
+ */
+import { AttnkitError } from "../errors.ts";
+
+type Kind = "model" | "graph" | "node" | "attr" | "tensor" | "sparse" | "function" | "training";
+
+/** For each message kind, the LEN fields holding nested messages of interest. */
+const CHILDREN: Record<Kind, Record<number, Kind>> = {
+  // ModelProto: graph 7, training_info 20, functions 25.
+  model: { 7: "graph", 20: "training", 25: "function" },
+  // GraphProto: node 1, initializer 5, sparse_initializer 15.
+  graph: { 1: "node", 5: "tensor", 15: "sparse" },
+  // NodeProto: attribute 5.
+  node: { 5: "attr" },
+  // AttributeProto: t 5, g 6, tensors 10, graphs 11, sparse_tensor 22, sparse_tensors 23.
+  attr: { 5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse" },
+  // SparseTensorProto: values 1, indices 2.
+  sparse: { 1: "tensor", 2: "tensor" },
+  // FunctionProto: node 7, attribute_proto 11.
+  function: { 7: "node", 11: "attr" },
+  // TrainingInfoProto: initialization 1, algorithm 2.
+  training: { 1: "graph", 2: "graph" },
+  tensor: {},
+};
+
+/** Messages nested deeper than this are refused (protobuf's own default limit is 100). */
+const MAX_DEPTH = 100;
+
+/**
+ * Distinct external-data `location`s named anywhere in ONNX model bytes, in first-seen order.
+ * Throws an {@link AttnkitError} naming `source` for malformed bytes and for a tensor marked
+ * EXTERNAL without a location.
+ *
+ * @example
+ * ```ts
+ * const locations = externalDataRefs(bytes, "vae_decoder.onnx");
+ * ```
+ */
+export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] {
+  const seen = new Set<string>();
+  const fail = (at: number, why: string): never => {
+    throw new AttnkitError(source, `malformed ONNX protobuf at byte offset ${at}: ${why}`);
+  };
+  let pos = 0;
+  const varint = (end: number): number => {
+    const at = pos;
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) fail(at, "truncated varint");
+      const b = bytes[pos++];
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b < 0x80) return v;
+    }
+    return fail(at, "varint longer than 10 bytes");
+  };
+  const utf8 = new TextDecoder();
+  const walk = (kind: Kind, end: number, depth: number): void => {
+    if (depth > MAX_DEPTH) fail(pos, `messages nested deeper than ${MAX_DEPTH}`);
+    const children = CHILDREN[kind];
+    let location: string | undefined;
+    let isExternal = false;
+    while (pos < end) {
+      const tagAt = pos;
+      const tag = varint(end);
+      const field = Math.floor(tag / 8);
+      const wire = tag % 8;
+      if (field === 0) fail(tagAt, "field number 0");
+      if (wire === 0) {
+        const v = varint(end);
+        if (kind === "tensor" && field === 14) isExternal = v === 1;
+      } else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else if (wire === 2) {
+        const n = varint(end);
+        const e = pos + n;
+        if (e > end) fail(tagAt, `truncated field ${field}: needs ${n} bytes, ${end - pos} left`);
+        const child = children[field];
+        if (child) walk(child, e, depth + 1);
+        else if (kind === "tensor" && field === 13) {
+          // StringStringEntryProto { key = 1; value = 2; }
+          let key = "", value = "";
+          while (pos < e) {
+            const t = varint(e);
+            if (t % 8 !== 2) fail(pos, "external_data entry is not a key/value pair");
+            const m = varint(e);
+            if (pos + m > e) fail(pos, "truncated external_data entry");
+            const s = utf8.decode(bytes.subarray(pos, pos + m));
+            if (Math.floor(t / 8) === 1) key = s;
+            else if (Math.floor(t / 8) === 2) value = s;
+            pos += m;
+          }
+          if (key === "location") location = value;
+        }
+        pos = e;
+      } else {
+        // Groups (3/4) are not used by onnx.proto; refusing them keeps the walk simple and exact.
+        fail(tagAt, `unsupported wire type ${wire} for field ${field}`);
+      }
+      if (pos > end) fail(end, `field ${field} overruns its message`);
+    }
+    if (kind === "tensor") {
+      if (isExternal && location === undefined) {
+        throw new AttnkitError(source, "a tensor is marked as external data but names no location");
+      }
+      // A location on a tensor not marked EXTERNAL is listed too: erring towards "must be supplied".
+      if (location !== undefined) seen.add(location);
+    }
+  };
+  walk("model", bytes.length, 0);
+  return [...seen];
+}
