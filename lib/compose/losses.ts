@@ -18,6 +18,8 @@ import { type Schedule, schedule as schedules } from "../schedule.ts";
 import { attendExciteLoss, type AttendExciteOptions } from "../losses/attend_excite.ts";
 import { type Box, boxLoss, type BoxLossOptions } from "../losses/box.ts";
 import { sumLosses } from "../losses/combine.ts";
+import { iouLoss, type IouOptions } from "../losses/iou.ts";
+import { gsnLoss, type GsnOptions } from "../losses/gsn.ts";
 import type { RunContext } from "./recipe.ts";
 
 /** A loss for a recipe: built once per run from the run's context. */
@@ -59,9 +61,48 @@ export function isac(opts: IsacLossOptions = {}): RunLoss {
  */
 export function attendExcite(opts: Partial<AttendExciteOptions> = {}): RunLoss {
   return (ctx) => {
-    const tokens = opts.tokens ?? ctx.spec().isac.tokens;
-    check(tokens.length > 0, "tokens", `no target tokens found in "${ctx.prompt}"`);
+    const tokens = tokensOf(ctx, opts.tokens);
     return (maps) => attendExciteLoss(maps, { ...opts, tokens });
+  };
+}
+
+/** The prompt's class tokens unless `tokens` is given (A&E, IoU and GSN target them). */
+function tokensOf(ctx: RunContext, tokens: AttendExciteOptions["tokens"] | undefined) {
+  const t = tokens ?? ctx.spec().isac.tokens;
+  check(t.length > 0, "tokens", `no target tokens found in "${ctx.prompt}"`);
+  return t;
+}
+
+/**
+ * The step-selection paper's soft IoU between every pair of target maps (methods spec §3), on
+ * the prompt's class tokens unless `tokens` is given.
+ *
+ * @example
+ * ```ts
+ * import { iou } from "./losses.ts";
+ * console.assert(typeof iou() === "function");
+ * ```
+ */
+export function iou(opts: Partial<IouOptions> = {}): RunLoss {
+  return (ctx) => {
+    const tokens = tokensOf(ctx, opts.tokens);
+    return (maps) => iouLoss(maps, { ...opts, tokens });
+  };
+}
+
+/**
+ * GSN: Attend-and-Excite's max loss plus the soft IoU (the step-selection paper, methods spec §3).
+ *
+ * @example
+ * ```ts
+ * import { gsn } from "./losses.ts";
+ * console.assert(typeof gsn({ lambdaIou: 1 }) === "function");
+ * ```
+ */
+export function gsn(opts: Partial<GsnOptions> = {}): RunLoss {
+  return (ctx) => {
+    const tokens = tokensOf(ctx, opts.tokens);
+    return (maps) => gsnLoss(maps, { ...opts, tokens });
   };
 }
 
@@ -152,11 +193,19 @@ export function lift<R extends MapsLossResult>(loss: MapsLoss<R> | StepMapsLoss<
   return () => loss as StepMapsLoss<R>;
 }
 
-/** The recipe losses by name: `losses.isac()`, `losses.attendExcite()`, `losses.box(…)`, … */
-export const losses: {
+/**
+ * The recipe losses by name: `lossOf.isac()`, `lossOf.attendExcite()`, `lossOf.iou()`,
+ * `lossOf.gsn()`, `lossOf.box({ boxes })`, `lossOf.sum(a, [b, 0.5])`, `lossOf.lift(myLoss)`.
+ */
+export const lossOf: {
   isac: typeof isac;
   attendExcite: typeof attendExcite;
+  iou: typeof iou;
+  gsn: typeof gsn;
   box: typeof box;
   sum: typeof sum;
   lift: typeof lift;
-} = { isac, attendExcite, box, sum, lift };
+} = { isac, attendExcite, iou, gsn, box, sum, lift };
+
+/** The same catalogue as {@link lossOf}. */
+export const losses: typeof lossOf = lossOf;

@@ -27,7 +27,7 @@ export type {
 } from "./recipe.ts";
 export { adamShifts, gradientStep, refine, rules } from "./rules.ts";
 export type { AdamShiftOptions, Evaluate, Evaluation, RefineOptions, StepRule } from "./rules.ts";
-export { attendExcite, box, isac, lift, losses, sum } from "./losses.ts";
+export { attendExcite, box, gsn, iou, isac, lift, lossOf, losses, sum } from "./losses.ts";
 export type { BoxOptions, IsacLossOptions, RunLoss } from "./losses.ts";
 export { guide, type GuideOptions } from "./guide.ts";
 export { select, type SelectOptions } from "./select.ts";
