@@ -13,7 +13,7 @@ import { isLeft, isRight } from "npm:fp-ts@2.16.11/lib/Either.js";
 import {
   adamShifts,
   guide,
-  losses,
+  lossOf,
   parseE,
   recipe,
   refine,
@@ -37,7 +37,7 @@ Deno.test("compose: guide(isac, gradient(η)) reproduces optimiseLatent exactly"
   const want = await optimiseLatent(model, PROMPT, { seed: 3, steps: 5, guidance: 3, eta: 0.5 });
   const got = await pipe(
     recipe(model, PROMPT, { steps: 5, guidance: 3 }),
-    guide({ loss: losses.isac(), rule: rules.gradient(0.5) }),
+    guide({ loss: lossOf.isac(), rule: rules.gradient(0.5) }),
     run({ seed: 3 }),
   );
   assert.deepEqual([...got.latents.data], [...want.latents.data]);
@@ -50,11 +50,13 @@ Deno.test("compose: select(isac) reproduces selectLatent's scores and winner", a
   const want = await selectLatent(model, PROMPT, { seed: 5, steps: 4, guidance: 2, candidates: 3 });
   const got = await pipe(
     recipe(model, PROMPT, { steps: 4, guidance: 2 }),
-    select({ score: losses.isac(), candidates: 3 }),
+    select({ score: lossOf.isac(), candidates: 3 }),
     run({ seed: 5 }),
   );
   for (let i = 0; i < 3; i++) {
-    assert.ok(Math.abs(got.selection!.scores[i] - want.scores[i]) <= 1e-9 * Math.abs(want.scores[i]));
+    assert.ok(
+      Math.abs(got.selection!.scores[i] - want.scores[i]) <= 1e-9 * Math.abs(want.scores[i]),
+    );
   }
   assert.equal(got.selection!.best, want.best);
   assert.equal(got.seed, 5 + want.best);
@@ -69,13 +71,13 @@ Deno.test("compose: select then guide = guide from the winner's seed", async () 
   const { model } = fakeModel();
   const both = await pipe(
     recipe(model, PROMPT, { steps: 4, guidance: 2 }),
-    select({ score: losses.isac(), candidates: 3 }),
-    guide({ loss: losses.isac(), rule: rules.gradient(0.3) }),
+    select({ score: lossOf.isac(), candidates: 3 }),
+    guide({ loss: lossOf.isac(), rule: rules.gradient(0.3) }),
     run({ seed: 11 }),
   );
   const alone = await pipe(
     recipe(model, PROMPT, { steps: 4, guidance: 2 }),
-    guide({ loss: losses.isac(), rule: rules.gradient(0.3) }),
+    guide({ loss: lossOf.isac(), rule: rules.gradient(0.3) }),
     run({ seed: both.seed }),
   );
   assert.deepEqual([...both.latents.data], [...alone.latents.data]);
@@ -87,7 +89,7 @@ Deno.test("compose: A&E's loss on an Euler sampler, only where `at` says", async
   const out = await pipe(
     recipe(model, PROMPT, { guidance: 1 }),
     withSampler(euler({ steps: 6 })),
-    guide({ loss: losses.attendExcite(), rule: rules.gradient(20), at: (s) => s.step < 3 }),
+    guide({ loss: lossOf.attendExcite(), rule: rules.gradient(20), at: (s) => s.step < 3 }),
     run({ seed: 0 }),
   );
   assert.deepEqual(out.log.map((e) => e.step), [0, 1, 2]);
@@ -101,14 +103,17 @@ Deno.test("compose: box + isac summed; box names a noun the prompt lacks → cle
   const boxes = { circle: [0, 0, 0.5, 1], square: [0.5, 0, 1, 1] } as const;
   const out = await pipe(
     recipe(model, PROMPT, { steps: 3, guidance: 1 }),
-    guide({ loss: losses.sum(losses.isac(), [losses.box({ boxes }), 2]), rule: rules.gradient(0.1) }),
+    guide({
+      loss: lossOf.sum(lossOf.isac(), [lossOf.box({ boxes }), 2]),
+      rule: rules.gradient(0.1),
+    }),
     run({ seed: 0 }),
   );
   assert.equal(out.log.length, 3);
   await assert.rejects(
     pipe(
       recipe(model, PROMPT, { steps: 2, guidance: 1 }),
-      guide({ loss: losses.box({ boxes: { star: [0, 0, 1, 1] } }) }),
+      guide({ loss: lossOf.box({ boxes: { star: [0, 0, 1, 1] } }) }),
       run({ seed: 0 }),
     ),
     (e: Error) => e instanceof AttnkitError && /boxes.*"star"/.test(e.message),
@@ -142,7 +147,7 @@ Deno.test("compose: bad arguments name themselves; parsing errors come as Either
   const { model } = fakeModel();
   assert.throws(() => recipe(model, ""), /prompt/);
   assert.throws(() => recipe(model, "a red circle", { steps: 0 }), /steps/);
-  assert.throws(() => select({ score: losses.isac(), candidates: 1 }), /candidates/);
+  assert.throws(() => select({ score: lossOf.isac(), candidates: 1 }), /candidates/);
   assert.throws(() => rules.gradient(-1), /eta/);
   assert.throws(() => run({ seed: 0.5 }), /seed/);
   assert.ok(isRight(parseE("two cats and a dog")));

@@ -35,12 +35,12 @@ export interface GuideOptions {
  * @example
  * ```ts
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
- * import { guide, losses, recipe, rules, run } from "../../mod.ts";
+ * import { guide, lossOf, recipe, rules, run } from "../../mod.ts";
  * import { loadShapesModel } from "../../mod.ts";
  * const model = await loadShapesModel();
  * const out = await pipe(
  *   recipe(model, "a photo of a red circle and a blue square", { steps: 4, guidance: 5 }),
- *   guide({ loss: losses.isac(), rule: rules.gradient(10) }),
+ *   guide({ loss: lossOf.isac(), rule: rules.gradient(10) }),
  *   run({ seed: 0 }),
  * );
  * console.assert(out.images.shape[0] === 1 && out.log.length === 4);
@@ -48,7 +48,7 @@ export interface GuideOptions {
  * ```
  */
 export function guide(opts: GuideOptions): (r: Recipe) => Recipe {
-  check(typeof opts.loss === "function", "loss", "expected a loss (e.g. losses.isac())");
+  check(typeof opts.loss === "function", "loss", "expected a loss (e.g. lossOf.isac())");
   const rule = opts.rule ?? gradientStep(0.01);
   const label = opts.label ?? "guide";
   return (r) => ({

@@ -1,5 +1,5 @@
 /**
- * Losses for recipes: each `losses.*` returns a factory that, when a run starts, reads the prompt
+ * Losses for recipes: each `lossOf.*` returns a factory that, when a run starts, reads the prompt
  * (class tokens, counts) and gives a step-aware map loss `(maps, item, at) → { value, grad }`.
  * Any map loss of your own plugs in through {@link lift}.
  *
@@ -178,8 +178,9 @@ export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[])
  * ```ts
  * import { lift } from "./losses.ts";
  * import { tensor } from "../tensor.ts";
+ * import type { AttentionMaps } from "../attention/types.ts";
  * // Mean cross-attention on token 2, as a (negated) reward.
- * const mine = lift((maps) => {
+ * const mine = lift((maps: AttentionMaps) => {
  *   const [n, l] = maps.cross.shape;
  *   const g = new Float32Array(n * l);
  *   let v = 0;
@@ -193,19 +194,27 @@ export function lift<R extends MapsLossResult>(loss: MapsLoss<R> | StepMapsLoss<
   return () => loss as StepMapsLoss<R>;
 }
 
+/** The shape of {@link lossOf}: each entry builds a {@link RunLoss}. */
+export interface LossCatalogue {
+  /** ISAC's L_t (Eq. 3–10) with its λ schedule. */
+  isac(opts?: IsacLossOptions): RunLoss;
+  /** Attend-and-Excite's max-of-minimum loss. */
+  attendExcite(opts?: Partial<AttendExciteOptions>): RunLoss;
+  /** Soft IoU between target maps. */
+  iou(opts?: Partial<IouOptions>): RunLoss;
+  /** GSN: A&E + IoU. */
+  gsn(opts?: Partial<GsnOptions>): RunLoss;
+  /** MIFO's box reward and penalty. */
+  box(opts: BoxOptions): RunLoss;
+  /** A weighted sum. */
+  sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[]): RunLoss;
+  /** Your own map loss. */
+  lift<R extends MapsLossResult>(loss: MapsLoss<R> | StepMapsLoss<R>): RunLoss;
+}
+
 /**
  * The recipe losses by name: `lossOf.isac()`, `lossOf.attendExcite()`, `lossOf.iou()`,
  * `lossOf.gsn()`, `lossOf.box({ boxes })`, `lossOf.sum(a, [b, 0.5])`, `lossOf.lift(myLoss)`.
  */
-export const lossOf: {
-  isac: typeof isac;
-  attendExcite: typeof attendExcite;
-  iou: typeof iou;
-  gsn: typeof gsn;
-  box: typeof box;
-  sum: typeof sum;
-  lift: typeof lift;
-} = { isac, attendExcite, iou, gsn, box, sum, lift };
+export const lossOf: LossCatalogue = { isac, attendExcite, iou, gsn, box, sum, lift };
 
-/** The same catalogue as {@link lossOf}. */
-export const losses: typeof lossOf = lossOf;

@@ -23,14 +23,21 @@ export type {
   RunContext,
   RunControl,
   SamplerChoice,
-  Selection,
+  SelectionPass,
 } from "./recipe.ts";
 export { adamShifts, gradientStep, refine, rules } from "./rules.ts";
-export type { AdamShiftOptions, Evaluate, Evaluation, RefineOptions, StepRule } from "./rules.ts";
-export { attendExcite, box, gsn, iou, isac, lift, lossOf, losses, sum } from "./losses.ts";
-export type { BoxOptions, IsacLossOptions, RunLoss } from "./losses.ts";
+export type {
+  AdamShiftOptions,
+  Evaluate,
+  Evaluation,
+  RefineRuleOptions,
+  RuleCatalogue,
+  StepRule,
+} from "./rules.ts";
+export { attendExcite, box, gsn, iou, isac, lift, lossOf, sum } from "./losses.ts";
+export type { BoxOptions, IsacLossOptions, LossCatalogue, RunLoss } from "./losses.ts";
 export { guide, type GuideOptions } from "./guide.ts";
-export { select, type SelectOptions } from "./select.ts";
+export { select, type SelectPassOptions } from "./select.ts";
 export { run, samplerOf } from "./run.ts";
 export type { Outcome, RunOptions, SelectionOutcome } from "./run.ts";
 export { parseE, specE } from "./either.ts";

@@ -55,7 +55,7 @@ export interface RunControl {
 export type ControlFactory = (ctx: RunContext) => RunControl;
 
 /** How the initial latent is chosen before the main run (ISAC Algorithm 2 and friends). */
-export interface Selection {
+export interface SelectionPass {
   /** Label in the outcome. */
   readonly label: string;
   /** Candidates N scored in the pre-pass. */
@@ -84,7 +84,7 @@ export interface Recipe {
   /** Controls, applied in this order before each step. */
   readonly controls: readonly { label: string; make: ControlFactory }[];
   /** An initial-latent selection pre-pass, if any. */
-  readonly selection?: Selection;
+  readonly selection?: SelectionPass;
   /** Initial latents `[N, C, h, w]` (default: seeded noise). */
   readonly latents?: Tensor;
 }

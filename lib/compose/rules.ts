@@ -109,7 +109,7 @@ export function adamShifts(opts: AdamShiftOptions = {}): StepRule {
 }
 
 /** Options of {@link refine}. */
-export interface RefineOptions {
+export interface RefineRuleOptions {
   /** Step size of each refinement step. */
   eta: number;
   /** Stop once every candidate's loss is at most this. */
@@ -133,7 +133,7 @@ export interface RefineOptions {
  * console.assert(y.data[0] === 0.25);
  * ```
  */
-export function refine(opts: RefineOptions): StepRule {
+export function refine(opts: RefineRuleOptions): StepRule {
   const max = opts.maxIterations ?? 20;
   check(Number.isFinite(opts.eta) && opts.eta >= 0, "eta", `must be a finite number ≥ 0`);
   check(Number.isFinite(opts.target), "target", `must be a finite number, got ${opts.target}`);
@@ -150,9 +150,15 @@ export function refine(opts: RefineOptions): StepRule {
   };
 }
 
+/** The shape of {@link rules}. */
+export interface RuleCatalogue {
+  /** One gradient step x − η∇L. */
+  gradient(eta: number): StepRule;
+  /** k Adam shifts (IterRef). */
+  adam(opts?: AdamShiftOptions): StepRule;
+  /** Gradient steps until the loss is at most a target (A&E refinement). */
+  refine(opts: RefineRuleOptions): StepRule;
+}
+
 /** The step rules by name, for `guide({ rule: rules.gradient(10) })`. */
-export const rules: {
-  gradient: typeof gradientStep;
-  adam: typeof adamShifts;
-  refine: typeof refine;
-} = { gradient: gradientStep, adam: adamShifts, refine };
+export const rules: RuleCatalogue = { gradient: gradientStep, adam: adamShifts, refine };

@@ -9,15 +9,10 @@ import { accumulateMaps } from "../attention/accumulate.ts";
 import { check } from "../errors.ts";
 import { isacSpecFor, type PromptSpec } from "../control/isac_spec.ts";
 import { chainAdjust } from "../control/optimise_latent.ts";
-import {
-  decodeLatents,
-  defaultSampler,
-  initialLatents,
-  sampleLatents,
-} from "../runtime/sample.ts";
+import { decodeLatents, defaultSampler, initialLatents, sampleLatents } from "../runtime/sample.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { type Tensor, tensor } from "../tensor.ts";
-import { isSampler, type Recipe, type RunContext, type ControlLogEntry } from "./recipe.ts";
+import { type ControlLogEntry, isSampler, type Recipe, type RunContext } from "./recipe.ts";
 
 /** Options of {@link run}. */
 export interface RunOptions {

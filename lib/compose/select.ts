@@ -12,8 +12,8 @@ import type { Recipe } from "./recipe.ts";
 import type { RunLoss } from "./losses.ts";
 
 /** Options of {@link select}. */
-export interface SelectOptions {
-  /** The score (default ISAC's L_t: pass `losses.isac()`). */
+export interface SelectPassOptions {
+  /** The score (default ISAC's L_t: pass `lossOf.isac()`). */
   score: RunLoss;
   /** Candidates N (default 4, the paper's). */
   candidates?: number;
@@ -28,21 +28,21 @@ export interface SelectOptions {
  * @example
  * ```ts
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
- * import { losses, loadShapesModel, recipe, run, select } from "../../mod.ts";
+ * import { lossOf, loadShapesModel, recipe, run, select } from "../../mod.ts";
  * const model = await loadShapesModel();
  * const out = await pipe(
  *   recipe(model, "a photo of three yellow hearts", { steps: 4, guidance: 5 }),
- *   select({ score: losses.isac(), candidates: 2 }),
+ *   select({ score: lossOf.isac(), candidates: 2 }),
  *   run({ seed: 0 }),
  * );
  * console.assert(out.selection!.scores.length === 2);
  * await model.release();
  * ```
  */
-export function select(opts: SelectOptions): (r: Recipe) => Recipe {
+export function select(opts: SelectPassOptions): (r: Recipe) => Recipe {
   const n = opts.candidates ?? 4;
   check(Number.isInteger(n) && n >= 2, "candidates", `must be an integer ≥ 2, got ${n}`);
-  check(typeof opts.score === "function", "score", "expected a loss (e.g. losses.isac())");
+  check(typeof opts.score === "function", "score", "expected a loss (e.g. lossOf.isac())");
   return (r) => {
     check(r.selection === undefined, "select", "the recipe already has a selection pre-pass");
     return {

@@ -141,7 +141,8 @@ export async function sampleLatents(
   const [cond, uncond] = [await model.encodeText([prompt]), await model.encodeText([""])];
   const condContext = repeatBatch(cond, n);
   const context = concatBatch(repeatBatch(uncond, n), condContext);
-  let x = opts.latents ?? initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
+  let x = opts.latents ??
+    initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
   if (opts.latents) {
     const want = [n, ...model.info.latentShape];
     check(
