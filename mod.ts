@@ -3,49 +3,128 @@
  *
  * Tap the self- and cross-attention of any ONNX denoiser, turn the taps into ISAC's accumulated
  * maps, and select or optimise latents with ISAC (instance-to-semantic attention control) and the
- * other methods, as small composable functions.
+ * other methods (Attend-and-Excite, step selection, MIFO), as small composable functions.
+ *
+ * A run is a recipe (plain data) transformed by data-last controls, written with fp-ts `pipe`:
  *
  * @example
  * ```ts
- * import { decodeLatents, loadShapesModel, selectLatent } from "@attnkit/attnkit";
+ * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
+ * import { guide, loadShapesModel, lossOf, recipe, rules, run, select } from "./mod.ts";
  *
  * const model = await loadShapesModel();
- * const sel = await selectLatent(model, "a photo of three yellow hearts", { seed: 0, candidates: 4 });
- * const images = await decodeLatents(model, sel.latents);
- * console.log(sel.best, sel.scores, images.shape);
+ * const out = await pipe(
+ *   recipe(model, "a photo of a red circle and a blue square", { steps: 4, guidance: 5 }),
+ *   select({ score: lossOf.isac(), candidates: 2 }),          // ISAC Algorithm 2
+ *   guide({ loss: lossOf.isac(), rule: rules.gradient(10) }), // ISAC Algorithm 1
+ *   run({ seed: 0 }),
+ * );
+ * console.log(out.selection?.scores, out.images.shape); // [2 scores], [1, 3, 64, 64]
+ * await model.release();
  * ```
+ *
+ * Namespaces: `controls`, `lossOf`, `samplers`, `schedule`, `hooks`, `maps`, `models`,
+ * `prompts`, `grounding`, `viz`, `shapes`, `onnx`.
  *
  * @module
  */
 
-// Core data types and errors.
-export type { Tensor } from "./lib/tensor.ts";
-export { expectFinite, expectShape, sizeOf, tensor } from "./lib/tensor.ts";
-export { AttnkitError, check } from "./lib/errors.ts";
-export { gaussian, mulberry32, type Rng } from "./lib/random.ts";
-
-// ISAC's attention maths (Eq. 1–13) and the λ schedules.
-export * from "./lib/attention/mod.ts";
-export * from "./lib/isac/mod.ts";
+// Composition and a first script's functions (compose with fp-ts `pipe`/`flow`).
+export { guide, recipe, rules, run, select, withSampler } from "./lib/compose/mod.ts";
+export type {
+  GuideOptions,
+  Outcome,
+  Recipe,
+  RecipeOptions,
+  RunOptions,
+} from "./lib/compose/mod.ts";
+export type { RunLoss, SelectPassOptions, StepRule } from "./lib/compose/mod.ts";
+export { lossOf } from "./lib/compose/losses.ts";
+export { type Schedule, schedule, type ScheduleCatalogue } from "./lib/schedule.ts";
+export { loadShapesModel, type LoadShapesOptions } from "./lib/models/shapes.ts";
+export { loadSd15Model, type Sd15ModelOptions } from "./lib/models/sd15_model.ts";
+export type { DiffusionModel, ModelInfo } from "./lib/runtime/model.ts";
 export {
-  type Gate,
-  type MifoDecayOptions,
-  type Schedule,
-  schedule,
-  type ScheduleCatalogue,
-} from "./lib/schedule.ts";
+  decodeLatents,
+  defaultSampler,
+  generate,
+  initialLatents,
+  sampleLatents,
+  type SampleOptions,
+} from "./lib/runtime/sample.ts";
+export { optimiseLatent, type OptimiseOptions } from "./lib/control/optimise_latent.ts";
+export { selectLatent } from "./lib/control/select_latent.ts";
+export { selectStep } from "./lib/control/select_step.ts";
+export { mifoSynthesis } from "./lib/control/mifo.ts";
+export { isacSpecFor, type PromptSpec } from "./lib/control/isac_spec.ts";
+export { parsePrompt } from "./lib/prompt/parse.ts";
+export { savePng } from "./lib/viz/save.ts";
+export { type Tensor, tensor } from "./lib/tensor.ts";
+export { AttnkitError } from "./lib/errors.ts";
 
-// Samplers and prompts.
-export * from "./lib/samplers/mod.ts";
-export * from "./lib/prompt/mod.ts";
-
-// ONNX: plain-data models, codec, graph helpers, hooks, autodiff, onnxruntime.
-export type * from "./lib/onnx/types.ts";
-export { AttributeType, DataType } from "./lib/onnx/types.ts";
+// Names the documented reproductions and power users reach for directly (also in namespaces).
+export { fetchToCache } from "./lib/models/download.ts";
+export { createSession, ort } from "./lib/onnx/ort.ts";
 export { decodeModel, encodeModel } from "./lib/onnx/proto.ts";
-export { createSession, type CreateSessionOptions, ort, type Session } from "./lib/onnx/ort.ts";
-export type { ExecutionProvider } from "./lib/onnx/ort.ts";
+export { AttributeType, DataType } from "./lib/onnx/types.ts";
+export type { Model, NodeProto } from "./lib/onnx/types.ts";
 export { findAttention, scanAttention } from "./lib/hooks/find.ts";
+export { tapAttention } from "./lib/hooks/tap.ts";
+export { kmeans } from "./lib/isac/kmeans.ts";
+export { mpo } from "./lib/isac/mpo.ts";
+export { ddimStep } from "./lib/samplers/ddim.ts";
+
+// Types the public functions above mention (their namespaces hold the rest).
+export type { Backend, BackendPreference, KernelOptions } from "./kernels/backend.ts";
+export type {
+  AttentionMaps,
+  AttentionMapsGrad,
+  AttentionTap,
+  TapGrad,
+} from "./lib/attention/types.ts";
+export type { BoxOptions, IsacLossOptions, LossCatalogue } from "./lib/compose/losses.ts";
+export type {
+  ControlFactory,
+  ControlLogEntry,
+  RunContext,
+  RunControl,
+  SamplerChoice,
+  SelectionPass,
+} from "./lib/compose/recipe.ts";
+export type {
+  AdamShiftOptions,
+  Evaluate,
+  Evaluation,
+  RefineRuleOptions,
+  RuleCatalogue,
+} from "./lib/compose/rules.ts";
+export type { SelectionOutcome } from "./lib/compose/run.ts";
+export type { AdamOptions } from "./lib/control/iter_ref.ts";
+export type { MapsLoss, MapsLossResult, NonFiniteLossError } from "./lib/control/latent_grad.ts";
+export type {
+  MifoIteration,
+  MifoOptions,
+  MifoResult,
+  MifoStepLog,
+  MifoSubject,
+} from "./lib/control/mifo.ts";
+export type {
+  AdjustHook,
+  IsacLossFn,
+  IsacOptimiserOptions,
+  Optimised,
+  OptimiseStepLog,
+  StepAt,
+  StepFilter,
+  StepMapsLoss,
+} from "./lib/control/optimise_latent.ts";
+export type { Selection, SelectOptions, Snapshot } from "./lib/control/select_latent.ts";
+export type {
+  GsnRefinerOptions,
+  SelectStepOptions,
+  StepScore,
+  StepSelection,
+} from "./lib/control/select_step.ts";
 export type {
   AttentionCore,
   AttentionForm,
@@ -54,183 +133,60 @@ export type {
   ScaleFactor,
   SkippedAttention,
 } from "./lib/hooks/find.ts";
-export { resolveScale, tapAttention, type TapInfo, type TapOptions } from "./lib/hooks/tap.ts";
-export { biasAttention } from "./lib/hooks/bias.ts";
-export * from "./lib/onnx/autodiff/mod.ts";
-
-// Runtime: models, the sampling loop, controls.
-export type { DenoiseResult, DiffusionModel, ModelInfo } from "./lib/runtime/model.ts";
-export type { AttentionBias, DenoiseOptions } from "./lib/runtime/model.ts";
-export { type Denoiser, type DenoiserIo, layerSize, loadDenoiser } from "./lib/runtime/denoiser.ts";
-export {
-  type AdjustEvent,
-  decodeLatents,
-  defaultSampler,
-  generate,
-  initialLatents,
-  sampleLatents,
-  type SampleOptions,
-  type StepEvent,
-} from "./lib/runtime/sample.ts";
-export { type Progress, stepProgress } from "./lib/runtime/progress.ts";
-export { isacSpecFor, type PromptSpec } from "./lib/control/isac_spec.ts";
-export {
-  type Selection,
-  selectLatent,
-  type SelectOptions,
-  type Snapshot,
-} from "./lib/control/select_latent.ts";
-
-// Models: the embedded shapes model, Stable Diffusion 1.5-class loading, caching, CLIP BPE.
-export {
-  loadShapesModel,
-  type LoadShapesOptions,
-  SHAPES_WEIGHTS,
-  type ShapesConfig,
-} from "./lib/models/shapes.ts";
-export {
-  loadSd15,
-  type LoadSd15Options,
-  releaseSd15,
-  resolveSd15Files,
-  type Sd15Config,
-  type Sd15Manifest,
-  type Sd15Model,
-} from "./lib/models/sd15.ts";
-export type { SchedulerConfig, SessionFactory } from "./lib/models/sd15.ts";
-export type { OnnxModelFiles, Sd15Files, TensorSignature } from "./lib/models/hf_layout.ts";
-export { loadSd15Model, type Sd15ModelOptions } from "./lib/models/sd15_model.ts";
-export { fetchToCache, type FetchToCacheOptions, HttpStatusError } from "./lib/models/download.ts";
-export type { ProgressCallback } from "./lib/models/download.ts";
-export {
-  type ClipTokenizer,
-  type ClipTokenizerOptions,
-  createClipTokenizer,
-  loadClipTokenizer,
-} from "./lib/models/clip_tokenizer.ts";
-export type { ClipTokenizerFiles, Tokenizer } from "./lib/models/clip_tokenizer.ts";
-
-// The shapes world (renderer, captions, vocabulary) and pictures.
-export * from "./lib/shapes/world.ts";
-export { render, type Rendered } from "./lib/shapes/render.ts";
-export {
-  type Background,
-  type Group,
-  type Scene,
-  sceneFor,
-  type ShapeObject,
-} from "./lib/shapes/scene.ts";
-export { captionOf } from "./lib/shapes/caption.ts";
-export { encodePng } from "./lib/png.ts";
-export { clusterImage, heatmap, imageBytes } from "./lib/viz/colour.ts";
-
-// WGSL kernels (a real GPU) with the CPU path beside them; the backend is picked once.
-export * from "./kernels/mod.ts";
-
-// Losses on attention maps (each `(maps) => { value, grad }`) and the controls built on them.
-export * from "./lib/losses/mod.ts";
-
-// Layout grounding: DEIG and InstanceAssemble primitives.
-export * from "./lib/grounding/mod.ts";
-export {
-  expectFiniteLoss,
-  latentGrad,
-  type LatentGradResult,
-  NonFiniteLossError,
-} from "./lib/control/latent_grad.ts";
-export {
-  type AdjustHook,
-  chainAdjust,
-  isacOptimiser,
-  type IsacOptimiserOptions,
-  type LatentOptimiser,
-  type Optimised,
-  optimiseLatent,
-  type OptimiseOptions,
-  type OptimiseStepLog,
-} from "./lib/control/optimise_latent.ts";
-export {
-  adamInit,
-  type AdamOptions,
-  type AdamState,
-  adamStep,
-  iterRef,
-  type IterRefHook,
-  type IterRefOptions,
-} from "./lib/control/iter_ref.ts";
-export {
-  type AttendExcite,
-  attendExcite,
-  type AttendExciteRunOptions,
-} from "./lib/control/attend_excite.ts";
-export {
-  type GsnRefiner,
-  gsnRefiner,
-  type GsnRefinerOptions,
-  selectStep,
-  type SelectStepOptions,
-  type StepScore,
-  type StepSelection,
-} from "./lib/control/select_step.ts";
-export {
-  type MifoOptions,
-  type MifoResult,
-  type MifoSubject,
-  mifoSynthesis,
-  refineMasks,
-} from "./lib/control/mifo.ts";
-export { boundedBias, type BoundedBiasOptions, steeredModel } from "./lib/control/steer.ts";
-
-// The shapes world's detector and benchmark scoring.
-export { detect, type DetectOptions, type Instance } from "./lib/shapes/detect.ts";
-export { scoreGroups, scoreMultiClass, scoreMultiInstance } from "./lib/shapes/score.ts";
-export { benchmarkPrompts, parsePromptFile } from "./lib/shapes/benchmark_prompts.ts";
+export type { TapInfo, TapOptions } from "./lib/hooks/tap.ts";
+export type { KMeansOptions, KMeansResult } from "./lib/isac/kmeans.ts";
+export type { IsacResult, IsacSpec, IsacWeights } from "./lib/isac/loss.ts";
+export type { SimilarityMetric } from "./lib/isac/similarity.ts";
+export type { AttendExciteOptions } from "./lib/losses/attend_excite.ts";
+export type { Box, BoxLossOptions } from "./lib/losses/box.ts";
+export type { GsnOptions } from "./lib/losses/gsn.ts";
+export type { IouForm, IouOptions } from "./lib/losses/iou.ts";
+export type { TapSelection } from "./lib/losses/resolution.ts";
+export type { TokenMapOptions } from "./lib/losses/token_maps.ts";
+export type { TokenColumns } from "./lib/losses/types.ts";
+export type { ClipTokenizerOptions } from "./lib/models/clip_tokenizer.ts";
+export type { FetchToCacheOptions, ProgressCallback } from "./lib/models/download.ts";
+export type { LoadSd15Options, Sd15Manifest, SessionFactory } from "./lib/models/sd15.ts";
+export type { CreateSessionOptions, ExecutionProvider, Session } from "./lib/onnx/ort.ts";
+export type {
+  AttributeProto,
+  Dim,
+  GraphProto,
+  OperatorSetId,
+  TensorProto,
+  TypeProto,
+  ValueInfoProto,
+} from "./lib/onnx/types.ts";
+export type {
+  CharSpan,
+  ParseOptions,
+  PromptTarget,
+  PromptTokenizer,
+  TargetSpec,
+  Tokenization,
+  TokenPiece,
+  TokenTarget,
+  TokenWord,
+} from "./lib/prompt/types.ts";
+export type { AttentionBias, DenoiseOptions, DenoiseResult } from "./lib/runtime/model.ts";
+export type { AdjustEvent, StepEvent } from "./lib/runtime/sample.ts";
+export type { DdimCoefficients } from "./lib/samplers/ddim.ts";
+export type { Prediction } from "./lib/samplers/prediction.ts";
+export type { Sampler } from "./lib/samplers/sampler.ts";
+export type { Gate, MifoDecayOptions } from "./lib/schedule.ts";
 
 // Types the public functions above mention.
-export type {
-  IsacLossFn,
-  StepAt,
-  StepFilter,
-  StepMapsLoss,
-} from "./lib/control/optimise_latent.ts";
-export type { IterRefItemLog, IterRefStepLog } from "./lib/control/iter_ref.ts";
-export type { AttendExciteStepLog } from "./lib/control/attend_excite.ts";
-export type { GuidanceLog } from "./lib/control/select_step.ts";
-export type { MifoIteration, MifoStepLog, RefineOptions, RefineStats } from "./lib/control/mifo.ts";
-export type { LayerGeometry, MasksAt, SteerCall } from "./lib/control/steer.ts";
-export type { ShapeScore } from "./lib/shapes/detect_shape.ts";
-export type { GroupScore, GroupsScore, Scored, ScoreOptions } from "./lib/shapes/score.ts";
-export type {
-  BenchmarkPrompt,
-  BenchmarkPromptOptions,
-  BenchmarkSetting,
-  FilePrompt,
-} from "./lib/shapes/benchmark_prompts.ts";
-export { seedCentres } from "./lib/isac/kmeans.ts";
+export type { UNKNOWN_FIELDS } from "./lib/onnx/proto.ts";
+export type { UnknownFields } from "./lib/onnx/proto.ts";
 
-// --- issue 10: safe model loading (model side) ---
-export {
-  confineEntry,
-  entryDir,
-  type ModelRoot,
-  modelRoot,
-  type OnnxFile,
-  readOnnx,
-} from "./lib/models/root.ts";
-export { checkedModel, type ModelFiles } from "./lib/runtime/checked_model.ts";
-export { externalDataRefs } from "./lib/onnx/external.ts";
-export { allOrRelease } from "./lib/onnx/ort.ts";
-export { decodeBudget, UNKNOWN_FIELDS, type UnknownFields } from "./lib/onnx/proto.ts";
-export {
-  type ConfigReader,
-  configReader,
-  MAX_TOKENS,
-  MAX_TRAIN_STEPS,
-} from "./lib/models/config_values.ts";
-export {
-  parseShapesConfig,
-  parseShapesTokenizer,
-  type ShapesTokenizerFile,
-} from "./lib/models/shapes_config.ts";
-export { checkComponents } from "./lib/models/hf_layout.ts";
-export { checkTokenLength } from "./lib/models/sd15.ts";
+// Namespaces.
+export * as controls from "./lib/api/controls.ts";
+export * as samplers from "./lib/api/samplers.ts";
+export * as hooks from "./lib/api/hooks.ts";
+export * as maps from "./lib/api/maps.ts";
+export * as models from "./lib/api/models.ts";
+export * as prompts from "./lib/api/prompts.ts";
+export * as grounding from "./lib/api/grounding.ts";
+export * as viz from "./lib/api/viz.ts";
+export * as shapes from "./lib/api/shapes.ts";
+export * as onnx from "./lib/api/onnx.ts";

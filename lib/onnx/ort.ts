@@ -98,6 +98,9 @@ async function nodeSession(bytes: Uint8Array, opts: CreateSessionOptions): Promi
     // slow every other process down.
     intraOpNumThreads: opts.threads ?? 1,
     interOpNumThreads: 1,
+    // Errors only: the runtime's warnings (e.g. unused initializers of emitted VJP graphs) are
+    // not the caller's business, and a library never writes to stderr unasked.
+    logSeverityLevel: 3,
   };
   if (opts.externalData) options.externalData = opts.externalData;
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
@@ -225,6 +228,7 @@ export async function createSession(
   const options: ortModule.InferenceSession.SessionOptions = {
     executionProviders: eps as ("wasm" | "webgpu")[],
     graphOptimizationLevel: opts.graphOptimizationLevel ?? "all",
+    logSeverityLevel: 3,
   };
   if (opts.externalData) options.externalData = opts.externalData;
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;

@@ -15,7 +15,7 @@ export interface Progress {
 }
 
 /** Called with the units done so far, the total and an optional note. */
-export type ProgressCallback = (done: number, total: number, note?: string) => void;
+export type StepProgressCallback = (done: number, total: number, note?: string) => void;
 
 /**
  * A step-count progress reporter labelled `label`: calls `onProgress` on every update, and draws a
@@ -35,7 +35,7 @@ export type ProgressCallback = (done: number, total: number, note?: string) => v
 export function stepProgress(
   label: string,
   total: number,
-  opts: { bar?: boolean; onProgress?: ProgressCallback } = {},
+  opts: { bar?: boolean; onProgress?: StepProgressCallback } = {},
 ): Progress {
   const on = opts.bar === true;
   const cb = opts.onProgress;

@@ -8,7 +8,7 @@
  */
 import { check } from "../errors.ts";
 import { gaussian, mulberry32 } from "../random.ts";
-import { type Tensor, tensor } from "../tensor.ts";
+import { expectFinite, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap } from "../attention/types.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
@@ -76,6 +76,11 @@ export interface SampleOptions {
   onProgress?: (done: number, total: number) => void;
   /** Label of the progress bar. */
   label?: string;
+  /**
+   * Initial latents x_T `[N, C, h, w]`, used as they are (already × the sampler's σ_init);
+   * default: seeded noise from `seed`. N must equal `candidates`.
+   */
+  latents?: Tensor;
 }
 
 /** Initial latents for candidates seed, seed + 1, …: N(0, 1) × the sampler's σ. */
@@ -136,7 +141,17 @@ export async function sampleLatents(
   const [cond, uncond] = [await model.encodeText([prompt]), await model.encodeText([""])];
   const condContext = repeatBatch(cond, n);
   const context = concatBatch(repeatBatch(uncond, n), condContext);
-  let x = initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
+  let x = opts.latents ??
+    initialLatents(model.info.latentShape, opts.seed, n, sampler.initNoiseSigma);
+  if (opts.latents) {
+    const want = [n, ...model.info.latentShape];
+    check(
+      x.shape.length === 4 && x.shape.every((d, i) => d === want[i]),
+      "latents",
+      `expected shape [${want}], got [${x.shape}]`,
+    );
+    expectFinite(x, "latents");
+  }
   const ts = sampler.timesteps();
   const bar = stepProgress(opts.label ?? "sampling", ts.length, {
     bar: opts.progress === true,

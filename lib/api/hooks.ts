@@ -1,0 +1,27 @@
+/**
+ * ONNX graph surgery on any denoiser: find the attention cores (unfused, Einsum and fused forms),
+ * tap their Q/K (or probabilities) as extra outputs, and add bias inputs before their softmax for
+ * steering.
+ *
+ * @example
+ * ```ts
+ * import { hooks, onnx } from "../../mod.ts";
+ * const bytes = await Deno.readFile(new URL("../../weights/shapes/unet.onnx", import.meta.url));
+ * const model = onnx.decodeModel(bytes);
+ * const cores = hooks.findAttention(model);
+ * console.assert(cores.length > 0);
+ * ```
+ *
+ * @module
+ */
+export { findAttention, scanAttention } from "../hooks/find.ts";
+export type {
+  AttentionCore,
+  AttentionForm,
+  AttentionLayout,
+  FindAttentionOptions,
+  ScaleFactor,
+  SkippedAttention,
+} from "../hooks/find.ts";
+export { resolveScale, tapAttention, type TapInfo, type TapOptions } from "../hooks/tap.ts";
+export { biasAttention } from "../hooks/bias.ts";

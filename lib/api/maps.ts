@@ -1,0 +1,47 @@
+/**
+ * ISAC's attention maths on accumulated maps (Eq. 1–13): accumulation of self/cross maps from
+ * taps and its backward, min-max normalisation, propagation, binarisation, K-means instances,
+ * MPO/IoU/KL/MAE similarity, the ISAC loss, the map-level losses of the other methods, and the
+ * kernels (WGSL on a real GPU, the same maths on the CPU; the backend is picked once).
+ *
+ * @example
+ * ```ts
+ * import { maps, tensor } from "../../mod.ts";
+ * const q = tensor([1, 4, 2], [1, 0, 0, 1, 1, 1, 0, 0]);
+ * const m = maps.accumulateMaps([{ kind: "self", q, k: q, size: [2, 2] }]);
+ * console.assert(m.self.shape.join() === "4,4");
+ * ```
+ *
+ * @module
+ */
+export * from "../attention/mod.ts";
+export * from "../isac/mod.ts";
+export {
+  argMax,
+  attendExciteLoss,
+  boxLoss,
+  boxMask,
+  exciteOnMaps,
+  gsnLoss,
+  iouLoss,
+  smooth2d,
+  sumLosses,
+  tokenMaps,
+} from "../losses/mod.ts";
+export type {
+  AttendExciteOptions,
+  AttendExciteResult,
+  Box,
+  BoxLossOptions,
+  BoxLossResult,
+  GsnOptions,
+  GsnResult,
+  IouOptions,
+  IouResult,
+  MapsLoss,
+  MapsLossResult,
+  SumResult,
+  TokenColumns,
+  WeightedLoss,
+} from "../losses/mod.ts";
+export * from "../../kernels/mod.ts";

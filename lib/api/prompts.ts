@@ -1,0 +1,15 @@
+/**
+ * Prompts: class nouns, counts and attributes from text ("two cats and a dog" → cat×2, dog×1),
+ * their token spans in a model's tokenizer, ISAC's sign matrix, and Either-returning forms.
+ *
+ * @example
+ * ```ts
+ * import { prompts } from "../../mod.ts";
+ * const t = prompts.parsePrompt("two cats and a dog");
+ * console.assert(t.map((x) => `${x.word}×${x.count}`).join() === "cat×2,dog×1");
+ * ```
+ *
+ * @module
+ */
+export * from "../prompt/mod.ts";
+export { parseE, specE } from "../compose/either.ts";

@@ -1,0 +1,18 @@
+/**
+ * Pictures: images as bytes, heat maps of attention, instance clusters, text labels, grids, PNG
+ * encoding and saving.
+ *
+ * @example
+ * ```ts
+ * import { tensor, viz } from "../../mod.ts";
+ * const rgb = viz.heatmap([0, 0.5, 1, 0.25], 2, 2);
+ * console.assert(rgb.length === 12);
+ * ```
+ *
+ * @module
+ */
+export { clusterImage, heatmap, imageBytes } from "../viz/colour.ts";
+export { drawText } from "../viz/text.ts";
+export { encodePng } from "../png.ts";
+export { savePng } from "../viz/save.ts";
+export { enlarge, tileGrid } from "../shapes/grid.ts";

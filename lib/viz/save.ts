@@ -1,0 +1,59 @@
+/**
+ * Writes a batch of images as one PNG strip (an edge function: the only file write in viz).
+ *
+ * @module
+ */
+import { check } from "../errors.ts";
+import { encodePng } from "../png.ts";
+import { enlarge, tileGrid } from "../shapes/grid.ts";
+import type { Tensor } from "../tensor.ts";
+import { imageBytes } from "./colour.ts";
+
+/**
+ * Saves images `[N, 3, H, W]` in [0, 1] (one batch or several of the same size) side by side (`cols` per row, default all in one row),
+ * each enlarged `scale`× (nearest neighbour, default 1), as a PNG at `path`; returns the path. The file is written whole or not at all (a temporary
+ * beside it, then a rename).
+ *
+ * @throws {AttnkitError} naming `images` when the shape is not [N, 3, H, W].
+ * @example
+ * ```ts
+ * import { savePng } from "./save.ts";
+ * import { tensor } from "../tensor.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".png" });
+ * await savePng(path, tensor([2, 3, 4, 4]));
+ * console.assert((await Deno.stat(path)).size > 0);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function savePng(
+  path: string,
+  images: Tensor | readonly Tensor[],
+  opts: { cols?: number; scale?: number } = {},
+): Promise<string> {
+  const batches = "shape" in images ? [images as Tensor] : images as readonly Tensor[];
+  check(batches.length > 0, "images", "expected at least one image");
+  const scale = opts.scale ?? 1;
+  check(Number.isInteger(scale) && scale >= 1, "scale", `must be an integer ≥ 1, got ${scale}`);
+  const [, , h, w] = batches[0].shape;
+  for (const t of batches) {
+    check(
+      t.shape.length === 4 && t.shape[1] === 3 && t.shape[0] >= 1 && t.shape[2] === h &&
+        t.shape[3] === w,
+      "images",
+      `expected [N, 3, ${h}, ${w}] batches, got [${t.shape}]`,
+    );
+  }
+  const tiles = batches.flatMap((t) =>
+    Array.from({ length: t.shape[0] }, (_, b) => enlarge(imageBytes(t, b), w, h, scale))
+  );
+  const grid = tileGrid(tiles, w * scale, h * scale, opts.cols ?? tiles.length);
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeFile(tmp, await encodePng(grid.rgb, grid.width, grid.height));
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+  return path;
+}
