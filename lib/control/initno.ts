@@ -118,6 +118,22 @@ export type InitNoEvent = Omit<AdjustEvent, "latents">;
 /**
  * `fn_initno`: optimises the mean and log-variance of one initial noise `xT` `[1, C, h, w]` (see
  * the module doc). `model` should already be restricted to the loss's layers (`withTaps`).
+ * Each iteration is one conditional denoiser call with taps and one VJP.
+ *
+ * @example
+ * ```ts
+ * import { defaultSampler, initialLatents, initNoOptimise, loadShapesModel, withTaps } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "a photo of a red circle and a blue square";
+ * const sampler = defaultSampler(model, 25);
+ * const event = {
+ *   step: 0, steps: 25, timestep: sampler.timesteps()[0], trainSteps: model.info.trainSteps,
+ *   context: await model.encodeText([prompt]), sampler,
+ * };
+ * const xT = initialLatents(model.info.latentShape, 0, 1);
+ * const r = await initNoOptimise(withTaps(model, "attendExcite"), event, xT, { tokens: [6, 10] });
+ * console.log(r.succeeded, r.score, r.iterations.map((i) => i.value));
+ * ```
  */
 export async function initNoOptimise(
   model: DiffusionModel,
@@ -194,6 +210,13 @@ export async function initNoOptimise(
 /**
  * The initial noises of candidate `item` for rounds 0, 1, …: consecutive blocks of
  * `gaussian(mulberry32(seed + item))`, times `sigma`; block 0 is `initialLatents`' latent.
+ * `shape` is the batch latent shape `[B, C, h, w]`; each noise is `[1, C, h, w]`.
+ *
+ * @example
+ * ```ts
+ * import { initNoNoise } from "@attnkit/attnkit";
+ * const [round0, round1] = initNoNoise([1, 4, 16, 16], 7, 0, 2);
+ * ```
  */
 export function initNoNoise(
   shape: readonly number[],
@@ -294,7 +317,21 @@ export interface InitNo {
   readonly targets: readonly TokenColumns[];
 }
 
-/** InitNO as an adjust hook; see the module doc. */
+/**
+ * InitNO as an adjust hook; see the module doc. Pass the same `seed` to the hook and to
+ * `sampleLatents` (an AttnkitError names `seed` otherwise).
+ *
+ * @example
+ * ```ts
+ * import { decodeLatents, initNo, loadShapesModel, sampleLatents } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "a photo of a red circle and a blue square";
+ * const hook = initNo(model, prompt, { seed: 0, maxIterToAlter: 13, refineSteps: [5, 10] });
+ * const latents = await sampleLatents(model, prompt, { seed: 0, steps: 25, adjust: hook.adjust });
+ * const image = await decodeLatents(model, latents);
+ * console.log(hook.rounds[0].map((r) => r.score), hook.steps.length);
+ * ```
+ */
 export function initNo(model: DiffusionModel, prompt: string, opts: InitNoOptions): InitNo {
   check(Number.isInteger(opts.seed), "seed", `must be an integer, got ${opts.seed}`);
   const targets = opts.targets ?? isacSpecFor(model, prompt).isac.tokens;

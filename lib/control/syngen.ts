@@ -71,7 +71,17 @@ export interface SynGen {
   readonly promptTokens: readonly number[];
 }
 
-/** SynGen's subtrees from parsed targets: (noun tokens, one entry per attribute word). */
+/**
+ * SynGen's subtrees from parsed targets: (noun tokens, one entry per attribute word).
+ *
+ * @example
+ * ```ts
+ * import { isacSpecFor, loadShapesModel, synGenSubtrees } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const spec = isacSpecFor(model, "a photo of a red circle and a square");
+ * synGenSubtrees(spec.targets); // [{ noun: [6], modifiers: [[5]] }]: the bare square is left out
+ * ```
+ */
 export function synGenSubtrees(
   targets: readonly TokenTarget[],
   includeEntities = false,
@@ -81,7 +91,16 @@ export function synGenSubtrees(
     .map((t) => ({ noun: [...t.tokens], modifiers: t.attributes.map((a) => [...a.tokens]) }));
 }
 
-/** The token columns of a prompt's own tokens (start, end and padding excluded). */
+/**
+ * The token columns of a prompt's own tokens (start, end and padding excluded).
+ *
+ * @example
+ * ```ts
+ * import { loadShapesModel, promptColumns } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * promptColumns(model, "a red circle"); // [1, 2, 3]
+ * ```
+ */
 export function promptColumns(model: DiffusionModel, prompt: string): number[] {
   const tok = model.tokenizer.tokenize(prompt);
   const out: number[] = [];
@@ -91,7 +110,19 @@ export function promptColumns(model: DiffusionModel, prompt: string): number[] {
   return out;
 }
 
-/** SynGen as an adjust hook; see the module doc. */
+/**
+ * SynGen as an adjust hook; see the module doc.
+ *
+ * @example
+ * ```ts
+ * import { loadShapesModel, sampleLatents, synGen } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "a photo of a red circle and a blue square";
+ * const hook = synGen(model, prompt, { interventionSteps: 13 });
+ * const latents = await sampleLatents(model, prompt, { seed: 0, steps: 25, adjust: hook.adjust });
+ * console.log(hook.log.map((l) => l.value));
+ * ```
+ */
 export function synGen(
   model: DiffusionModel,
   prompt: string,

@@ -54,7 +54,16 @@ export interface InitNoWeights {
   readonly align: number;
 }
 
-/** `fn_compute_loss`: the initial-noise objective L_ca + L_sa + L_clean. */
+/**
+ * `fn_compute_loss`: the initial-noise objective L_ca + L_sa + L_clean.
+ *
+ * @example
+ * ```ts
+ * import { INITNO_NOISE_WEIGHTS, initNoLoss } from "@attnkit/attnkit";
+ * declare const maps: import("@attnkit/attnkit").AttentionMaps;
+ * const r = initNoLoss(maps, { tokens: [5, 9], weights: INITNO_NOISE_WEIGHTS, gateSelfAbove: 0.5 });
+ * ```
+ */
 export const INITNO_NOISE_WEIGHTS: InitNoWeights = {
   crossAttn: 1,
   selfAttn: 1,
@@ -62,7 +71,18 @@ export const INITNO_NOISE_WEIGHTS: InitNoWeights = {
   align: 0,
 };
 
-/** `fn_augmented_compute_losss`: L_ca + L_sa + 0.1·L_clean + 0.1·L_align (refinement). */
+/**
+ * `fn_augmented_compute_losss`: L_ca + L_sa + 0.1·L_clean + 0.1·L_align (refinement).
+ *
+ * @example
+ * ```ts
+ * import { INITNO_JOINT_WEIGHTS, initNoLoss } from "@attnkit/attnkit";
+ * declare const maps: import("@attnkit/attnkit").AttentionMaps;
+ * const first = initNoLoss(maps, { tokens: [5, 9], weights: INITNO_JOINT_WEIGHTS });
+ * // The next evaluation carries the moving average of the maps along.
+ * const next = initNoLoss(maps, { tokens: [5, 9], weights: INITNO_JOINT_WEIGHTS, cache: first.cache });
+ * ```
+ */
 export const INITNO_JOINT_WEIGHTS: InitNoWeights = {
   crossAttn: 1,
   selfAttn: 1,
@@ -118,6 +138,12 @@ export interface InitNoResult extends MapsLossResult {
  * the histogram of `floor(255·x)` (values cast to uint16, so negatives are not expected), the
  * first bin index maximising the between-class variance q1·q2·(μ1 − μ2)², skipping splits with a
  * class weight under FLT_EPSILON. Returns the threshold in bin units (compare `x ≥ t / 255`).
+ *
+ * @example
+ * ```ts
+ * import { otsuThreshold } from "@attnkit/attnkit";
+ * otsuThreshold([0.1, 0.1, 0.1, 0.9, 0.9, 0.9]); // 25: the dark cluster's bin, floor(0.1·255)
+ * ```
  */
 export function otsuThreshold(values: ArrayLike<number>): number {
   check(values.length > 0, "values", "expected at least one value");
@@ -151,6 +177,15 @@ export function otsuThreshold(values: ArrayLike<number>): number {
 /**
  * InitNO's clean mask of a `[h, w]` map: pixels with `x ≥ t/255` (`t` the Otsu threshold), kept
  * only in the 4-connected component that holds `pixel` (`fn_get_otsu_mask`, `fn_clean_mask`).
+ * Note the reference's comparison: pixels in the threshold's own bin count as foreground.
+ *
+ * @example
+ * ```ts
+ * import { cleanMask } from "@attnkit/attnkit";
+ * // 2×3: the peak's blob is kept with the faint 0.02 below it (0.02 falls in the threshold's own
+ * // bin, 5, so it counts as foreground); the bright pixel at the right is not connected.
+ * cleanMask([0.9, 0.8, 0, 0.02, 0, 0.7], 2, 3, 0); // [1, 1, 0, 1, 0, 0]
+ * ```
  */
 export function cleanMask(map: ArrayLike<number>, h: number, w: number, pixel: number): Uint8Array {
   check(map.length === h * w, "map", `expected ${h}×${w} values, got ${map.length}`);
@@ -184,8 +219,18 @@ function checkWeights(w: InitNoWeights): void {
 
 /**
  * InitNO's loss on one item's accumulated maps and its gradient with respect to `maps.cross` and
- * `maps.self` (see the module doc). Throws an AttnkitError naming the argument for bad tokens,
- * sizes, weights or a cache of the wrong shape.
+ * `maps.self` (see the module doc). `maps.cross` is `[H·W, L]`, `maps.self` `[H·W, H·W]` (needed
+ * with two or more targets); the gradient has the same shapes. Throws an AttnkitError naming the
+ * argument for bad tokens, sizes, weights or a cache of the wrong shape.
+ *
+ * @example
+ * ```ts
+ * import { initNoLoss } from "@attnkit/attnkit";
+ * declare const maps: import("@attnkit/attnkit").AttentionMaps;
+ * const r = initNoLoss(maps, { tokens: [5, 9], last: maps.cross.shape[1] - 1 });
+ * r.terms.crossAttn; // L_ca: 1 − the weaker target's peak
+ * r.grad.cross; // d L / d maps.cross, [H·W, L]
+ * ```
  */
 export function initNoLoss(maps: AttentionMaps, opts: InitNoLossOptions): InitNoResult {
   const weights = opts.weights ?? INITNO_NOISE_WEIGHTS;
@@ -361,7 +406,15 @@ export interface InitNoKl {
 
 /**
  * `fn_calc_kld_loss_func`: KL(N(μ, σ²) ‖ N(0, 1)) per element, averaged over the elements
- * (the reference's outer mean over a scalar is the identity).
+ * (the reference's outer mean over a scalar is the identity). `logVar` and `mu` have the noise's
+ * element count; the gradients too.
+ *
+ * @example
+ * ```ts
+ * import { initNoKl } from "@attnkit/attnkit";
+ * initNoKl([0, 0], [0, 0]).value; // 0: N(0, 1) is the prior
+ * initNoKl([0], [0.1]).value; // 0.005 = ½·μ²
+ * ```
  */
 export function initNoKl(logVar: ArrayLike<number>, mu: ArrayLike<number>): InitNoKl {
   check(

@@ -75,7 +75,15 @@ interface Dist {
 
 /**
  * The symmetric KL between two pixel distributions and its gradients with respect to each one's
- * probabilities (see the module doc for the clamping and zero conventions).
+ * (normalised) probabilities (see the module doc for the clamping and zero conventions). The
+ * inputs are any positive weights; each is normalised to sum 1 first.
+ *
+ * @example
+ * ```ts
+ * import { symmetricKl } from "@attnkit/attnkit";
+ * symmetricKl([1, 1], [1, 1]).value; // 0
+ * symmetricKl([1, 1], [1, 3]).value; // ≈ 0.1373 nats
+ * ```
  */
 export function symmetricKl(
   p: ArrayLike<number>,
@@ -127,7 +135,19 @@ function colsOf(t: TokenColumns, l: number, argument: string): number[] {
 
 /**
  * SynGen's loss on one item's accumulated cross map and its gradient (see the module doc).
- * Throws an AttnkitError naming the argument for token columns outside the map.
+ * `maps.cross` is `[H·W, L]`; the value is in nats; the gradient is `[H·W, L]`. Throws an
+ * AttnkitError naming the argument for token columns outside the map.
+ *
+ * @example
+ * ```ts
+ * import { synGenLoss } from "@attnkit/attnkit";
+ * declare const maps: import("@attnkit/attnkit").AttentionMaps;
+ * // "<sot> a red circle and a blue square <eot>": red→circle, blue→square.
+ * const r = synGenLoss(maps, {
+ *   subtrees: [{ noun: 3, modifiers: [2] }, { noun: 7, modifiers: [6] }],
+ *   promptTokens: [1, 2, 3, 4, 5, 6, 7],
+ * });
+ * ```
  */
 export function synGenLoss(maps: AttentionMaps, opts: SynGenOptions): SynGenResult {
   const [h, w, l] = checkCross(maps.cross, maps.size);
