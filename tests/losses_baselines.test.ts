@@ -167,7 +167,7 @@ Deno.test("InitNO loss: the clean mask is the 4-connected component of the peak"
 });
 
 Deno.test("InitNO loss: gradients match central finite differences", () => {
-  for (const c of FIX.initno.slice(0, 2)) {
+  for (const c of FIX.initno.slice(0, 2)) { // (the tied case is not differentiable)
     const maps = mapsOf(c);
     for (
       const [weights, gate] of [[INITNO_NOISE_WEIGHTS, 0.5], [
