@@ -70,13 +70,20 @@ const FIX: Fixture = JSON.parse(
 const near = (a: number, b: number, tol: number, what: string) =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
-function closeArrays(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) {
+/** Entries within `tol` × the larger of the reference's largest magnitude and `floor`. */
+function closeArrays(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  tol: number,
+  what: string,
+  floor = 1e-12,
+) {
   assert.equal(a.length, b.length, `${what}: length`);
-  let scale = 0;
+  let scale = floor;
   for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
   for (let i = 0; i < b.length; i++) {
     assert.ok(
-      Math.abs(a[i] - b[i]) <= tol * Math.max(scale, 1e-12),
+      Math.abs(a[i] - b[i]) <= tol * scale,
       `${what}[${i}]: ${a[i]} vs ${b[i]} (scale ${scale})`,
     );
   }
@@ -116,7 +123,8 @@ Deno.test("InitNO loss: terms, peaks, masks, cache and gradients match PyTorch/O
       r.cache.forEach((m, i) => closeArrays(m, c.newCache[i], 1e-5, `${what} cache ${i}`));
       closeArrays(r.grad.cross!.data, want.gradCross!, 2e-4, `${what} d/d cross`);
       if (want.gradSelf && want.gradSelf.some((v) => v !== 0)) {
-        closeArrays(r.grad.self!.data, want.gradSelf, 2e-4, `${what} d/d self`);
+        // Floor 1e-2: with tied peaks the two pair terms cancel to ~1e-7, float32 noise in torch.
+        closeArrays(r.grad.self!.data, want.gradSelf, 2e-4, `${what} d/d self`, 1e-2);
       } else {
         assert.ok(
           !r.grad.self || r.grad.self.data.every((v) => v === 0),
