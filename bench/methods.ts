@@ -65,6 +65,12 @@ export interface MethodOptions {
   ablationForm: "select" | "optimise";
   /** InitNO: most refinement iterations at a refinement step (InitNO's 20; undefined = 20). */
   initnoRefine?: number;
+  /**
+   * A&E, InitNO and SynGen: the attention-layer size their losses read (undefined: the A&E rule
+   * of lib/losses/resolution.ts, 16×16 on the embedded model; its 8×8 layers are the
+   * token-selective ones, see bench/results/baselines/README.md).
+   */
+  mapSize?: readonly [number, number];
 }
 
 /** The defaults the benchmark uses. */
@@ -296,6 +302,7 @@ async function attendExciteMethod(): Promise<Method> {
       thresholds: Object.fromEntries(aeRefineSteps(opts.steps)),
       maxIterToAlter: Math.round(opts.steps / 2),
       maxRefinementSteps: opts.aeRefine,
+      ...(opts.mapSize ? { taps: opts.mapSize } : {}),
     });
     const latents = await sampleLatents(model, prompt, {
       seed,
@@ -325,6 +332,7 @@ async function initNoMethod(): Promise<Method> {
       maxIterToAlter: Math.round(opts.steps / 2),
       refineSteps: initNoRefineSteps(opts.steps),
       ...(opts.initnoRefine === undefined ? {} : { maxRefinementSteps: opts.initnoRefine }),
+      ...(opts.mapSize ? { taps: opts.mapSize } : {}),
     });
     const latents = await sampleLatents(model, prompt, {
       seed,
@@ -352,7 +360,10 @@ async function synGenMethod(): Promise<Method> {
   const { sampleLatents } = await import("../lib/runtime/sample.ts");
   return async (model, prompt, seed, opts) => {
     const t0 = performance.now();
-    const h = synGen(model, prompt, { interventionSteps: Math.round(opts.steps / 2) });
+    const h = synGen(model, prompt, {
+      interventionSteps: Math.round(opts.steps / 2),
+      ...(opts.mapSize ? { taps: opts.mapSize } : {}),
+    });
     const latents = await sampleLatents(model, prompt, {
       seed,
       steps: opts.steps,
