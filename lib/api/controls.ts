@@ -1,8 +1,8 @@
 /**
  * Controls: the composition layer (`recipe` → `guide` / `select` → `run`, with step `rules`) and
  * the paper-faithful controls it generalises — ISAC latent optimisation (Algorithm 1) and
- * selection (Algorithm 2), Attend-and-Excite, IterRef and step selection, MIFO box synthesis,
- * attention steering — plus the latent gradient through any denoiser.
+ * selection (Algorithm 2), Attend-and-Excite, InitNO, SynGen, IterRef and step selection, MIFO box
+ * synthesis, attention steering — plus the latent gradient through any denoiser.
  *
  * @example
  * ```ts
@@ -93,3 +93,25 @@ export {
   type SteerCall,
   steeredModel,
 } from "../control/steer.ts";
+export {
+  type InitNo,
+  initNo,
+  type InitNoEvent,
+  type InitNoIterLog,
+  type InitNoMapOptions,
+  initNoNoise,
+  type InitNoNoiseOptions,
+  type InitNoNoiseResult,
+  initNoOptimise,
+  type InitNoOptions,
+  type InitNoRoundLog,
+  type InitNoStepLog,
+} from "../control/initno.ts";
+export {
+  promptColumns,
+  type SynGen,
+  synGen,
+  type SynGenRunOptions,
+  type SynGenStepLog,
+  synGenSubtrees,
+} from "../control/syngen.ts";

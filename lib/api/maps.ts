@@ -45,3 +45,23 @@ export type {
   WeightedLoss,
 } from "../losses/mod.ts";
 export * from "../../kernels/mod.ts";
+export {
+  cleanMask,
+  INITNO_JOINT_WEIGHTS,
+  INITNO_NOISE_WEIGHTS,
+  type InitNoKl,
+  initNoKl,
+  initNoLoss,
+  type InitNoLossOptions,
+  type InitNoResult,
+  type InitNoTerms,
+  type InitNoWeights,
+  otsuThreshold,
+} from "../losses/initno.ts";
+export {
+  symmetricKl,
+  synGenLoss,
+  type SynGenOptions,
+  type SynGenResult,
+  type SynGenSubtree,
+} from "../losses/syngen.ts";
