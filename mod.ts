@@ -207,3 +207,30 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 12: schedulers ---
+export {
+  configAlphasCumprod,
+  type ConfigSchedule,
+  samplerFromConfig,
+  type SamplerFromConfigOptions,
+  scheduleFromConfig,
+  trailingTimesteps,
+} from "./lib/samplers/from_config.ts";
+export {
+  type DdimSpec,
+  type DdpmSpec,
+  type DiscreteSpec,
+  type EulerSpec,
+  type FlowMatchSpec,
+  resolveSchedulerConfig,
+  type ResolveSchedulerOptions,
+  type SchedulerSpec,
+  SUPPORTED_SCHEDULERS,
+  type ThresholdingSpec,
+} from "./lib/samplers/scheduler_config.ts";
+export { eulerAncestral, eulerAncestralStep } from "./lib/samplers/euler_ancestral.ts";
+export { boundX0, type Thresholding, type X0Bounds } from "./lib/samplers/x0_clip.ts";
+export { eulerSampler } from "./lib/samplers/euler.ts";
+export { flowMatchSampler, flowMatchStochasticStep } from "./lib/samplers/flow_match.ts";
+export { rescaleZeroTerminalSnr } from "./lib/samplers/schedule.ts";
