@@ -225,6 +225,7 @@ export {
   type FlowMatchSpec,
   resolveSchedulerConfig,
   type ResolveSchedulerOptions,
+  type SchedulerConfigJson,
   type SchedulerSpec,
   SUPPORTED_SCHEDULERS,
   type ThresholdingSpec,

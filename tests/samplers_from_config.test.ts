@@ -10,6 +10,7 @@ import {
   defaultSampler,
   loadSd15Model,
   resolveSchedulerConfig,
+  sampleLatents,
   type Sampler,
   samplerFromConfig,
   scheduleFromConfig,
@@ -206,6 +207,19 @@ Deno.test("field-forms F1: a turbo-style trailing Euler config on the HF-layout 
         }
       },
     );
+    await t.step("stochastic samplers get seeded step noise from sampleLatents", async () => {
+      const m = await load({ _class_name: "EulerAncestralDiscreteScheduler" });
+      try {
+        assert.equal(defaultSampler(m, 3).stochastic, true);
+        const run = (seed: number) => sampleLatents(m, "a cat", { seed, steps: 3, guidance: 1 });
+        const [a, b, c] = [await run(1), await run(1), await run(2)];
+        assert.ok(a.data.every(Number.isFinite));
+        assert.deepEqual(a.data, b.data);
+        assert.notDeepEqual(a.data, c.data);
+      } finally {
+        await m.release();
+      }
+    });
     await t.step("an unknown value is refused at load, naming the key", async () => {
       await assert.rejects(
         () => load({ timestep_spacing: "even" }),

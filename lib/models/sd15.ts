@@ -12,6 +12,11 @@
  * @module
  */
 import { AttnkitError, check } from "../errors.ts";
+import {
+  resolveSchedulerConfig,
+  type SchedulerSpec,
+  SUPPORTED_SCHEDULERS,
+} from "../samplers/scheduler_config.ts";
 import { createSession, type CreateSessionOptions, type Session } from "../onnx/ort.ts";
 import {
   type ClipTokenizer,
@@ -53,6 +58,12 @@ export interface SchedulerConfig {
   setAlphaToOne: boolean;
   /** The whole JSON object as read. */
   raw: Record<string, unknown>;
+  /**
+   * The config checked and resolved with the named class's own defaults (what
+   * `samplerFromConfig` runs; authoritative where it differs from the fields above, which use
+   * class-agnostic defaults). Absent when attnkit has no sampler for the class.
+   */
+  spec?: SchedulerSpec;
 }
 
 function num(raw: Record<string, unknown>, key: string, fallback: number): number {
@@ -65,7 +76,11 @@ function num(raw: Record<string, unknown>, key: string, fallback: number): numbe
   return v;
 }
 
-/** Reads a diffusers scheduler config, with diffusers' defaults for missing keys. */
+/**
+ * Reads a diffusers scheduler config, with diffusers' defaults for missing keys; every value is
+ * also checked by `resolveSchedulerConfig` when attnkit runs the class (an unknown value throws
+ * an AttnkitError naming its key; a config without `_class_name` is read as DDPMScheduler's).
+ */
 export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerConfig {
   const A = "scheduler_config.json";
   const schedule = raw["beta_schedule"] ?? "linear";
@@ -111,6 +126,10 @@ export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerCon
       `trained_betas must be ${config.numTrainTimesteps} numbers`,
     );
     config.trainedBetas = trained as number[];
+  }
+  const cls = typeof raw["_class_name"] === "string" ? raw["_class_name"] : "DDPMScheduler";
+  if (SUPPORTED_SCHEDULERS.includes(cls)) {
+    config.spec = resolveSchedulerConfig(raw, { className: cls, source: A });
   }
   return config;
 }

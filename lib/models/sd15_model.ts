@@ -14,6 +14,7 @@ import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { loadClipTokenizer } from "./clip_tokenizer.ts";
 import type { OnnxModelFiles } from "./hf_layout.ts";
 import { type LoadSd15Options, parseSchedulerConfig, resolveSd15Files } from "./sd15.ts";
+import { resolveSchedulerConfig } from "../samplers/scheduler_config.ts";
 
 /** Options of {@link loadSd15Model}. */
 export interface Sd15ModelOptions extends LoadSd15Options {
@@ -21,6 +22,11 @@ export interface Sd15ModelOptions extends LoadSd15Options {
   imageSize?: readonly [number, number];
   /** VAE latent scaling factor (default SD 1.5's 0.18215). */
   scaleFactor?: number;
+  /**
+   * Run the model's scheduler config with another diffusers scheduler class (e.g.
+   * "EulerDiscreteScheduler"), as `Other.from_config(pipe.scheduler.config)` does in diffusers.
+   */
+  scheduler?: string;
 }
 
 async function readModel(
@@ -54,15 +60,14 @@ export async function loadSd15Model(
     `must be positive multiples of 8, got ${H}×${W}`,
   );
   const files = await resolveSd15Files(source, opts);
-  const scheduler = parseSchedulerConfig(
-    JSON.parse(await Deno.readTextFile(files.schedulerConfig)),
-  );
-  check(
-    scheduler.betaSchedule !== "squaredcos_cap_v2" && scheduler.predictionType !== "sample",
-    "scheduler_config.json",
-    `beta_schedule ${scheduler.betaSchedule} / prediction_type ${scheduler.predictionType} is not supported ` +
-      "(scaled_linear or linear betas with epsilon or v_prediction are)",
-  );
+  const rawScheduler = JSON.parse(await Deno.readTextFile(files.schedulerConfig));
+  const schedulerConfig = {
+    ...rawScheduler,
+    ...(opts.scheduler ? { _class_name: opts.scheduler } : {}),
+  };
+  // Every field is checked now, so a bad value fails at load rather than at the first sample.
+  resolveSchedulerConfig(schedulerConfig, { source: "scheduler/scheduler_config.json" });
+  const scheduler = parseSchedulerConfig(schedulerConfig);
   const tokenizer = await loadClipTokenizer(files.tokenizer, opts.tokenizer);
   const eps = opts.executionProviders;
   const unetIn = files.unet.inputs.map((i) => i.name);
@@ -86,11 +91,12 @@ export async function loadSd15Model(
       scaleFactor: opts.scaleFactor ?? 0.18215,
       trainSteps: scheduler.numTrainTimesteps,
       betaSchedule: {
-        kind: scheduler.betaSchedule === "linear" ? "linear" : "scaled_linear",
+        kind: scheduler.betaSchedule,
         betaStart: scheduler.betaStart,
         betaEnd: scheduler.betaEnd,
       },
-      prediction: scheduler.predictionType === "v_prediction" ? "v" : "epsilon",
+      prediction: scheduler.predictionType === "v_prediction" ? "v" : scheduler.predictionType,
+      schedulerConfig,
     },
     tokenizer,
     encodeText(prompts: readonly string[]): Promise<Tensor> {

@@ -149,7 +149,9 @@ export interface ResolveSchedulerOptions {
   readonly source?: string;
 }
 
-type Raw = Readonly<Record<string, unknown>>;
+/** A parsed scheduler_config.json. */
+export type SchedulerConfigJson = Readonly<Record<string, unknown>>;
+type Raw = SchedulerConfigJson;
 
 const DISCRETE_KEYS = [
   "num_train_timesteps",
@@ -330,7 +332,7 @@ function sigmaSpacing(r: ReturnType<typeof readers>): "plain" | "karras" | "expo
  * ```
  */
 export function resolveSchedulerConfig(
-  raw: Raw,
+  raw: SchedulerConfigJson,
   opts: ResolveSchedulerOptions = {},
 ): SchedulerSpec & { readonly ignoredKeys: readonly string[] } {
   const source = opts.source ?? "scheduler_config.json";
