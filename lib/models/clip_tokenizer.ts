@@ -22,8 +22,9 @@
  * code points added in Unicode 16–17, where the reference's own parts disagree on the version.
  * The pre-tokenization stays in attnkit rather than in a library: tokenizers.js (the pure
  * JavaScript port) returns no character offsets, which attnkit needs to find prompt words among
- * the 77 positions (and lower-cases with the final-sigma rule, as attnkit does); the Rust library's Node bindings (npm `tokenizers`, which do load in Deno and give offsets) are
- * a native add-on with a per-platform binary that every importer of mod.ts would have to fetch.
+ * the 77 positions (and lower-cases with the final-sigma rule, as attnkit does); the Rust
+ * library's Node bindings (npm `tokenizers`, which do load in Deno and give offsets) are a native
+ * add-on with a per-platform binary that every importer of mod.ts would have to fetch.
  *
  * @module
  */
