@@ -235,3 +235,5 @@ export { boundX0, type Thresholding, type X0Bounds } from "./lib/samplers/x0_cli
 export { eulerSampler } from "./lib/samplers/euler.ts";
 export { flowMatchSampler, flowMatchStochasticStep } from "./lib/samplers/flow_match.ts";
 export { rescaleZeroTerminalSnr } from "./lib/samplers/schedule.ts";
+export { lcm, type LcmSchedule, lcmTimesteps } from "./lib/samplers/lcm.ts";
+export type { LcmSpec } from "./lib/samplers/scheduler_config.ts";

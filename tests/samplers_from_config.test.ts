@@ -299,6 +299,15 @@ Deno.test("scheduler configs: refusals name the key (and the supported classes)"
     () => samplerFromConfig(flux, 4),
     (e: unknown) => (e as AttnkitError).argument === "imageSeqLen",
   );
+  const lcmConfig = { _class_name: "LCMScheduler", original_inference_steps: 8 };
+  assert.throws(
+    () => samplerFromConfig(lcmConfig, 9),
+    (e: unknown) => (e as AttnkitError).argument === "steps",
+  );
+  assert.throws(
+    () => resolveSchedulerConfig({ _class_name: "LCMScheduler", original_inference_steps: 0 }),
+    (e: unknown) => (e as AttnkitError).argument === "original_inference_steps",
+  );
   const leading = { _class_name: "DDIMScheduler", steps_offset: 1 };
   assert.throws(
     () => samplerFromConfig(leading, 1000),

@@ -28,6 +28,7 @@ import { ddpm } from "./ddpm.ts";
 import { eulerSampler } from "./euler.ts";
 import { eulerAncestral } from "./euler_ancestral.ts";
 import { flowMatchSampler } from "./flow_match.ts";
+import { lcm, lcmTimesteps } from "./lcm.ts";
 import type { Sampler } from "./sampler.ts";
 import { alphasCumprod, betas, rescaleZeroTerminalSnr } from "./schedule.ts";
 import {
@@ -279,6 +280,13 @@ export function scheduleFromConfig(
   if (spec.kind === "flowMatch") return { spec, ...flowSchedule(spec, steps, opts) };
   if (isEuler(spec)) return { spec, ...eulerSchedule(spec, steps) };
   const table = configAlphasCumprod(spec);
+  if (spec.kind === "lcm") {
+    const ts = lcmTimesteps(steps, spec.originalSteps, spec.trainSteps);
+    const alphaBar = ts.map((t) => table[t]);
+    // The last step returns the consistency output itself: a clean sample, ᾱ = 1.
+    const alphaBarPrev = alphaBar.map((_, i) => (i + 1 < steps ? alphaBar[i + 1] : 1));
+    return { spec, timesteps: ts, alphaBar, alphaBarPrev, initNoiseSigma: 1, alphasCumprod: table };
+  }
   const timesteps = discreteTimesteps(spec, steps, false);
   check(
     spec.prediction !== "epsilon" || timesteps.every((t) => table[t] > 0),
@@ -298,10 +306,10 @@ export function scheduleFromConfig(
 
 /**
  * A {@link Sampler} for a diffusers scheduler config: `_class_name` picks the step rule (DDIM,
- * DDPM, Euler, ancestral Euler, flow-matching Euler; PNDM runs as DDIM), every maths-changing
+ * DDPM, Euler, ancestral Euler, flow-matching Euler, LCM; PNDM runs as DDIM), every maths-changing
  * field is honoured, and an unknown value is refused with an AttnkitError naming its key. Give it
- * the parsed `scheduler_config.json` and the step count; DDPM, ancestral Euler, DDIM with η > 0
- * and stochastic flow matching need `noise` in `step` (`sampler.stochastic` is true).
+ * the parsed `scheduler_config.json` and the step count; DDPM, ancestral Euler, LCM, DDIM with
+ * η > 0 and stochastic flow matching need `noise` in `step` (`sampler.stochastic` is true).
  *
  * @example
  * ```ts
@@ -327,6 +335,16 @@ export function samplerFromConfig(
       : eulerAncestral(sched, spec.prediction);
   }
   const thresholding = spec.thresholding && { ...spec.thresholding, itemSize: opts.itemSize };
+  if (spec.kind === "lcm") {
+    return lcm({
+      timesteps: s.timesteps,
+      alphasCumprod: s.alphasCumprod!,
+      timestepScaling: spec.timestepScaling,
+      prediction: spec.prediction,
+      clipSample: spec.clipSample,
+      thresholding,
+    });
+  }
   const common = {
     alphasCumprod: s.alphasCumprod,
     timesteps: s.timesteps,

@@ -6,7 +6,7 @@
  * defaults `timestep_spacing` to "linspace"). A `null` value means "the default".
  *
  * Supported classes: DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler,
- * EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler. PNDMScheduler (Stable
+ * EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler, LCMScheduler. PNDMScheduler (Stable
  * Diffusion 1.x's config) runs as DDIM on the same config, as `DDIMScheduler.from_config(config)`
  * would: PNDM's PLMS steps keep a history of past model outputs, which attnkit's stateless
  * {@link Sampler} cannot hold. Any other class is refused with an error that names it and lists
@@ -27,6 +27,7 @@ export const SUPPORTED_SCHEDULERS: readonly string[] = [
   "EulerDiscreteScheduler",
   "EulerAncestralDiscreteScheduler",
   "FlowMatchEulerDiscreteScheduler",
+  "LCMScheduler",
   "PNDMScheduler",
 ];
 
@@ -104,6 +105,23 @@ export interface EulerSpec extends DiscreteSpec {
   readonly finalSigmas: "zero" | "sigma_min";
 }
 
+/**
+ * LCMScheduler. Its `timestep_spacing`, `steps_offset` and `set_alpha_to_one` are read and
+ * checked but, as in diffusers, do not change the schedule.
+ */
+export interface LcmSpec extends DiscreteSpec {
+  /** The sampler. */
+  readonly kind: "lcm";
+  /** `original_inference_steps` of the distillation schedule (default 50). */
+  readonly originalSteps: number;
+  /** `timestep_scaling` of the boundary condition (default 10). */
+  readonly timestepScaling: number;
+  /** `clip_sample_range` when `clip_sample` is true (LCM's default: false). */
+  readonly clipSample?: number;
+  /** Set when `thresholding` is true. */
+  readonly thresholding?: ThresholdingSpec;
+}
+
 /** FlowMatchEulerDiscreteScheduler. */
 export interface FlowMatchSpec {
   /** The sampler. */
@@ -136,7 +154,7 @@ export interface FlowMatchSpec {
 }
 
 /** A checked diffusers scheduler config. */
-export type SchedulerSpec = DdimSpec | DdpmSpec | EulerSpec | FlowMatchSpec;
+export type SchedulerSpec = DdimSpec | DdpmSpec | EulerSpec | FlowMatchSpec | LcmSpec;
 
 /** Options of {@link resolveSchedulerConfig}. */
 export interface ResolveSchedulerOptions {
@@ -245,16 +263,30 @@ function readers(raw: Raw, source: string) {
 const positive = (v: number) => v > 0;
 const positiveInt = (v: number) => Number.isInteger(v) && v >= 1;
 
-function discrete(raw: Raw, r: ReturnType<typeof readers>, cls: string, spacing: TimestepSpacing) {
+/** Per-class defaults of the beta schedule (LCMScheduler's are Stable Diffusion's). */
+const DDPM_BETAS = { betaStart: 0.0001, betaEnd: 0.02, betaSchedule: "linear" as BetaSchedule };
+const SD_BETAS = {
+  betaStart: 0.00085,
+  betaEnd: 0.012,
+  betaSchedule: "scaled_linear" as BetaSchedule,
+};
+
+function discrete(
+  raw: Raw,
+  r: ReturnType<typeof readers>,
+  cls: string,
+  spacing: TimestepSpacing,
+  defaults = DDPM_BETAS,
+) {
   const T = r.num("num_train_timesteps", 1000, positiveInt, "a positive integer");
   const schedules: BetaSchedule[] = cls === "DDPMScheduler"
     ? ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", "laplace"]
     : ["linear", "scaled_linear", "squaredcos_cap_v2"];
-  const betaSchedule = r.oneOf("beta_schedule", "linear", schedules);
-  const betaStart = r.num("beta_start", 0.0001, positive, "a number > 0");
+  const betaSchedule = r.oneOf("beta_schedule", defaults.betaSchedule, schedules);
+  const betaStart = r.num("beta_start", defaults.betaStart, positive, "a number > 0");
   const betaEnd = r.num(
     "beta_end",
-    0.02,
+    defaults.betaEnd,
     (v) => v >= betaStart && v < 1,
     "a number in [beta_start, 1)",
   );
@@ -287,8 +319,8 @@ function discrete(raw: Raw, r: ReturnType<typeof readers>, cls: string, spacing:
   };
 }
 
-function bounds(r: ReturnType<typeof readers>) {
-  const clip = r.bool("clip_sample", true);
+function bounds(r: ReturnType<typeof readers>, clipDefault = true) {
+  const clip = r.bool("clip_sample", clipDefault);
   const range = r.num("clip_sample_range", 1, positive, "a number > 0");
   const thresholding = r.bool("thresholding", false);
   const ratio = r.num(
@@ -420,6 +452,22 @@ export function resolveSchedulerConfig(
       };
       keys = [...DISCRETE_KEYS, ...EULER_KEYS];
     }
+  } else if (cls === "LCMScheduler") {
+    r.bool("set_alpha_to_one", true);
+    spec = {
+      kind: "lcm",
+      ...discrete(raw, r, cls, "leading", SD_BETAS),
+      originalSteps: r.num("original_inference_steps", 50, positiveInt, "a positive integer"),
+      timestepScaling: r.num("timestep_scaling", 10, (v) => v >= 0, "a number ≥ 0"),
+      ...bounds(r, false),
+    };
+    keys = [
+      ...DISCRETE_KEYS,
+      ...BOUND_KEYS,
+      "set_alpha_to_one",
+      "original_inference_steps",
+      "timestep_scaling",
+    ];
   } else if (cls === "FlowMatchEulerDiscreteScheduler") {
     r.notTrue(
       "invert_sigmas",
