@@ -6,10 +6,14 @@
  * defaults `timestep_spacing` to "linspace"). A `null` value means "the default".
  *
  * Supported classes: DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler,
- * EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler, LCMScheduler. PNDMScheduler (Stable
- * Diffusion 1.x's config) runs as DDIM on the same config, as `DDIMScheduler.from_config(config)`
- * would: PNDM's PLMS steps keep a history of past model outputs, which attnkit's stateless
- * {@link Sampler} cannot hold. Any other class is refused with an error that names it and lists
+ * EulerAncestralDiscreteScheduler, FlowMatchEulerDiscreteScheduler, LCMScheduler.
+ * PNDMScheduler (Stable Diffusion 1.x's config) runs as DDIM (η = 0) on PNDM's schedule, with
+ * PNDM's defaults (no x̂₀ clipping, `set_alpha_to_one` false): PNDM's PLMS steps keep a history
+ * of past model outputs, which attnkit's stateless {@link Sampler} cannot hold. This equals
+ * `DDIMScheduler.from_config(config)` for configs that set `clip_sample: false` and
+ * `set_alpha_to_one` (Stable Diffusion 1.x's do); where they are missing DDIM's own defaults
+ * would clip x̂₀ to ±1 and end at ᾱ = 1, which PNDM never does. Any other class is refused with
+ * an error that names it and lists
  * these. Keys the class does not take are ignored, as diffusers ignores them (listed in
  * `ignoredKeys`); a value outside a key's known set is refused with an error naming the key.
  *
@@ -381,7 +385,7 @@ export function resolveSchedulerConfig(
   const r = readers(raw, source);
   let spec: SchedulerSpec;
   let keys: string[];
-  if (cls === "DDIMScheduler" || cls === "PNDMScheduler") {
+  if (cls === "DDIMScheduler") {
     spec = {
       kind: "ddim",
       ...discrete(raw, r, cls, "leading"),
@@ -389,6 +393,24 @@ export function resolveSchedulerConfig(
       ...bounds(r),
     };
     keys = [...DISCRETE_KEYS, ...BOUND_KEYS, "set_alpha_to_one"];
+  } else if (cls === "PNDMScheduler") {
+    // DDIM on PNDM's own schedule: PNDM's defaults, and none of the keys PNDM does not take
+    // (it never clips x̂₀ nor rescales β), so a config written for PNDM means what it meant.
+    const base = discrete(raw, r, cls, "leading");
+    if (base.prediction === "sample") {
+      r.fail("prediction_type", `"epsilon" or "v_prediction" (diffusers' ${cls} has no "sample")`);
+    }
+    spec = {
+      kind: "ddim",
+      ...base,
+      rescaleBetasZeroSnr: false,
+      setAlphaToOne: r.bool("set_alpha_to_one", false),
+    };
+    keys = [
+      ...DISCRETE_KEYS.filter((k) => k !== "rescale_betas_zero_snr"),
+      "set_alpha_to_one",
+      "skip_prk_steps",
+    ];
   } else if (cls === "DDPMScheduler") {
     const v = r.oneOf("variance_type", "fixed_small", [
       "fixed_small",
