@@ -160,9 +160,9 @@ Deno.test("field-forms F1: a turbo-style trailing Euler config on the HF-layout 
     await copy(src, dir);
     const cfgPath = `${dir}/scheduler/scheduler_config.json`;
     const cfg = JSON.parse(await Deno.readTextFile(cfgPath));
-    const load = async (over: Record<string, unknown>) => {
+    const load = async (over: Record<string, unknown>, scheduler?: string) => {
       await Deno.writeTextFile(cfgPath, JSON.stringify({ ...cfg, ...over }));
-      return await loadSd15Model(dir, { imageSize: [64, 64] });
+      return await loadSd15Model(dir, { imageSize: [64, 64], scheduler });
     };
     await t.step("Euler trailing: 1 step → [999], 4 steps → [999, 749, 499, 249]", async () => {
       const m = await load({ _class_name: "EulerDiscreteScheduler", timestep_spacing: "trailing" });
@@ -220,6 +220,26 @@ Deno.test("field-forms F1: a turbo-style trailing Euler config on the HF-layout 
         await m.release();
       }
     });
+    await t.step(
+      "an unsupported class is refused at load; `scheduler` runs it as another",
+      async () => {
+        const dpm = { _class_name: "DPMSolverMultistepScheduler", algorithm_type: "dpmsolver++" };
+        await assert.rejects(
+          () => load(dpm),
+          (e: unknown) =>
+            e instanceof AttnkitError && e.argument === "_class_name" &&
+            /DPMSolverMultistepScheduler.*EulerDiscreteScheduler/s.test(e.message),
+        );
+        const m = await load(dpm, "EulerDiscreteScheduler");
+        try {
+          assert.equal(defaultSampler(m, 4).name, "euler");
+          // hf_tiny's steps_offset 1 with Euler's own default spacing, "linspace".
+          assert.deepEqual(defaultSampler(m, 4).timesteps(), [999, 666, 333, 0]);
+        } finally {
+          await m.release();
+        }
+      },
+    );
     await t.step("an unknown value is refused at load, naming the key", async () => {
       await assert.rejects(
         () => load({ timestep_spacing: "even" }),

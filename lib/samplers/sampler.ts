@@ -10,7 +10,7 @@ import { AttnkitError, check } from "../errors.ts";
 
 /** A diffusion sampler with a fixed number of steps; every method is a pure function. */
 export interface Sampler {
-  /** "ddim", "ddpm", "euler", "eulerAncestral" or "flowMatch". */
+  /** "ddim", "ddpm", "euler", "eulerAncestral", "lcm" or "flowMatch". */
   readonly name: string;
   /** Number of denoising steps this sampler was built for. */
   readonly steps: number;
