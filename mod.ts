@@ -215,8 +215,8 @@ export {
   samplerFromConfig,
   type SamplerFromConfigOptions,
   scheduleFromConfig,
-  trailingTimesteps,
 } from "./lib/samplers/from_config.ts";
+export { trailingTimesteps } from "./lib/samplers/timesteps.ts";
 export {
   type DdimSpec,
   type DdpmSpec,

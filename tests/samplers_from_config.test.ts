@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   AttnkitError,
+  ddim,
   defaultSampler,
   loadSd15Model,
   resolveSchedulerConfig,
@@ -14,6 +15,7 @@ import {
   type Sampler,
   samplerFromConfig,
   scheduleFromConfig,
+  spacedTimesteps,
 } from "../mod.ts";
 import fixture from "./fixtures/scheduler_configs.json" with { type: "json" };
 
@@ -333,6 +335,16 @@ Deno.test("scheduler configs: refusals name the key (and the supported classes)"
     () => samplerFromConfig(leading, 1000),
     (e: unknown) => (e as AttnkitError).argument === "steps",
   );
+});
+
+Deno.test("attnkit's own trailing spacing follows diffusers' float arithmetic", () => {
+  // numpy: round(arange(1000, 0, -1000/48))[3] - 1 = 936 (937.5 in exact arithmetic gives 937).
+  assert.equal(spacedTimesteps(48, { spacing: "trailing" })[3], 936);
+  assert.equal(ddim({ steps: 48, spacing: "trailing" }).timesteps()[3], 936);
+  // numpy's arange gives 62 values for 61 steps; attnkit keeps 61, ending at t = 15.
+  const ts = spacedTimesteps(61, { spacing: "trailing" });
+  assert.equal(ts.length, 61);
+  assert.equal(ts[60], 15);
 });
 
 Deno.test("scheduler configs: className runs a config with another sampler; ignored keys listed", () => {

@@ -8,10 +8,11 @@
  * Where attnkit's own samplers (`ddim()`, `euler()`, …) and diffusers differ, this module follows
  * diffusers, since users compare against it:
  * - "trailing" timesteps are numpy's `round(arange(T, 0, −T/n)) − 1` with numpy's float
- *   arithmetic, so when n does not divide T a value that is exactly k + ½ in real arithmetic may
- *   round either way (e.g. n = 48: 937 rather than 938; `spacedTimesteps` rounds the exact value).
- *   For the 62 step counts in 1..1000 where numpy's `arange` returns n + 1 values (n = 61, 103,
- *   121, …) diffusers 0.42 runs an extra step at t = −1; attnkit keeps the first n.
+ *   arithmetic (`trailingTimesteps`, which `spacedTimesteps` uses too), so when n does not divide
+ *   T a value that is exactly k + ½ in real arithmetic may round either way (e.g. n = 48: the 4th
+ *   timestep is 936, not 937). For the 62 step counts in 1..1000 where numpy's `arange` returns
+ *   n + 1 values (n = 61, 103, 121, …) diffusers 0.42 runs an extra step at t = −1; attnkit
+ *   keeps the first n.
  * - DDIM steps from t to t − ⌊T/n⌋ (ᾱ of the final step past 0: 1 with `set_alpha_to_one`, else
  *   ᾱ_0), not to the next timestep of the schedule; the two agree for "leading" spacing.
  * - DDPM adds noise at every step with t > 0 (with "fixed_large" also at a last step t = 1).
@@ -38,7 +39,7 @@ import {
   resolveSchedulerConfig,
   type SchedulerSpec,
 } from "./scheduler_config.ts";
-import { roundHalfEven, spacedTimesteps } from "./timesteps.ts";
+import { spacedTimesteps, trailingTimesteps } from "./timesteps.ts";
 
 /** Options of {@link samplerFromConfig} and {@link scheduleFromConfig}. */
 export interface SamplerFromConfigOptions {
@@ -102,19 +103,6 @@ function linspace(a: number, b: number, n: number): number[] {
   return Array.from({ length: n }, (_, i) => (i === n - 1 ? b : i * step + a));
 }
 
-/**
- * diffusers' "trailing" timesteps: `round(arange(T, 0, −T/n)) − 1` with numpy's arithmetic
- * (arange fills start + i·δ with δ = (start + step) − start), first n values.
- */
-export function trailingTimesteps(steps: number, trainSteps: number): number[] {
-  const T = trainSteps, step = -(T / steps);
-  const delta = (T + step) - T;
-  return Array.from({ length: steps }, (_, i) => {
-    const v = i === 0 ? T : i === 1 ? T + step : T + i * delta;
-    return roundHalfEven(v) - 1;
-  });
-}
-
 /** The timesteps of a DDPM-family spec, as diffusers' `set_timesteps(steps)` makes them. */
 function discreteTimesteps(spec: DiscreteSpec, steps: number, fractional: boolean): number[] {
   check(
@@ -122,7 +110,6 @@ function discreteTimesteps(spec: DiscreteSpec, steps: number, fractional: boolea
     "steps",
     `must be an integer in 1..${spec.trainSteps} (num_train_timesteps), got ${steps}`,
   );
-  if (spec.spacing === "trailing") return trailingTimesteps(steps, spec.trainSteps);
   const ts = spacedTimesteps(steps, {
     trainSteps: spec.trainSteps,
     spacing: spec.spacing,
