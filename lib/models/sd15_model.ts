@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { check } from "../errors.ts";
+import { AttnkitError, check } from "../errors.ts";
 import { createSession, type Session } from "../onnx/ort.ts";
 import { loadDenoiser } from "../runtime/denoiser.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
@@ -60,7 +60,15 @@ export async function loadSd15Model(
     `must be positive multiples of 8, got ${H}×${W}`,
   );
   const files = await resolveSd15Files(source, opts);
-  const rawScheduler = JSON.parse(await Deno.readTextFile(files.schedulerConfig));
+  let rawScheduler: Record<string, unknown>;
+  try {
+    rawScheduler = JSON.parse(await Deno.readTextFile(files.schedulerConfig));
+  } catch (e) {
+    throw new AttnkitError(
+      "scheduler_config.json",
+      `cannot read ${files.schedulerConfig} as JSON: ${(e as Error).message}`,
+    );
+  }
   const schedulerConfig = {
     ...rawScheduler,
     ...(opts.scheduler ? { _class_name: opts.scheduler } : {}),
