@@ -73,6 +73,7 @@ export { tapAttention } from "./lib/hooks/tap.ts";
 export { kmeans } from "./lib/isac/kmeans.ts";
 export { mpo } from "./lib/isac/mpo.ts";
 export { ddimStep } from "./lib/samplers/ddim.ts";
+export { samplerFromConfig } from "./lib/samplers/from_config.ts";
 
 // Types the public functions above mention (their namespaces hold the rest).
 export type { Backend, BackendPreference, KernelOptions } from "./kernels/backend.ts";
@@ -176,6 +177,20 @@ export type { Sampler } from "./lib/samplers/sampler.ts";
 export type { Gate, MifoDecayOptions } from "./lib/schedule.ts";
 
 // Types the public functions above mention.
+export type { TimestepSpacing } from "./lib/samplers/timesteps.ts";
+export type { DiscreteSpec, ThresholdingSpec } from "./lib/samplers/scheduler_config.ts";
+export type {
+  DdimSpec,
+  DdpmSpec,
+  EulerSpec,
+  FlowMatchSpec,
+  LcmSpec,
+} from "./lib/samplers/scheduler_config.ts";
+export type { Thresholding } from "./lib/samplers/x0_clip.ts";
+export type { SamplerFromConfigOptions } from "./lib/samplers/from_config.ts";
+export type { BetaSchedule } from "./lib/samplers/schedule.ts";
+export type { SchedulerSpec } from "./lib/samplers/scheduler_config.ts";
+export type { X0Bounds } from "./lib/samplers/x0_clip.ts";
 export type { UNKNOWN_FIELDS } from "./lib/onnx/proto.ts";
 export type { UnknownFields } from "./lib/onnx/proto.ts";
 

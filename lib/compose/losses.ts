@@ -217,4 +217,3 @@ export interface LossCatalogue {
  * `lossOf.gsn()`, `lossOf.box({ boxes })`, `lossOf.sum(a, [b, 0.5])`, `lossOf.lift(myLoss)`.
  */
 export const lossOf: LossCatalogue = { isac, attendExcite, iou, gsn, box, sum, lift };
-

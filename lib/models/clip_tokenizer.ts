@@ -7,12 +7,24 @@
  * digits, runs of other non-space characters, and the special tokens kept whole), map each word's
  * UTF-8 bytes to printable characters (GPT-2's bytes-to-unicode table), mark the last one with
  * `</w>`, merge pairs by rank, look the pieces up in the vocabulary (unknown → the unk token).
- * Whitespace only separates words, so collapsing runs of it changes nothing but offsets.
+ * Whitespace (Unicode's White_Space property, as the reference's regex engines read `\s`) only
+ * separates words, so collapsing runs of it changes nothing but offsets.
  *
  * Every token carries its span in the caller's text (UTF-16 indices, as `String.prototype.slice`
  * takes them), so a class word in a prompt can be found among the 77 token positions. Not done:
  * HTML-entity unescaping and ftfy's mojibake repair (openai/CLIP does both; transformers without
  * ftfy does neither), and transformers' CJK-per-character split in its ftfy-less fallback.
+ *
+ * Parity (tests/models_clip_pretokenize.test.ts): for every code point, in context, the words
+ * equal those of transformers' CLIPTokenizer on the Rust `tokenizers` pipeline, except (1) Greek
+ * capital sigma at the end of a word, lower-cased to ς as Python's str.lower does (openai/CLIP,
+ * transformers 4's CLIPTokenizer, tokenizers.js) where the Rust pipeline gives σ, and (2) ~30
+ * code points added in Unicode 16–17, where the reference's own parts disagree on the version.
+ * The pre-tokenization stays in attnkit rather than in a library: tokenizers.js (the pure
+ * JavaScript port) returns no character offsets, which attnkit needs to find prompt words among
+ * the 77 positions (and lower-cases with the final-sigma rule, as attnkit does); the Rust
+ * library's Node bindings (npm `tokenizers`, which do load in Deno and give offsets) are a native
+ * add-on with a per-platform binary that every importer of mod.ts would have to fetch.
  *
  * @module
  */
@@ -112,8 +124,14 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** CLIP's pre-tokenisation regex (contractions, letter runs, single digits, other runs). */
-export const CLIP_PATTERN: RegExp = /'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/gu;
+/**
+ * CLIP's pre-tokenisation regex (contractions, letter runs, single digits, other runs). Its
+ * `\s` is Unicode's White_Space property, as in the reference (Oniguruma in `tokenizers`,
+ * Python's `regex`): JavaScript's `\s` differs on U+0085 (NEL, whitespace in the reference) and
+ * U+FEFF (BOM, not whitespace there), so the class is spelt `\p{White_Space}`.
+ */
+export const CLIP_PATTERN: RegExp =
+  /'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\p{White_Space}\p{L}\p{N}]+/gu;
 
 /**
  * Normalises (NFC + lower-case) and splits text into CLIP words, keeping each word's span in the

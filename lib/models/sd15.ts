@@ -12,6 +12,11 @@
  * @module
  */
 import { AttnkitError, check } from "../errors.ts";
+import {
+  resolveSchedulerConfig,
+  type SchedulerSpec,
+  SUPPORTED_SCHEDULERS,
+} from "../samplers/scheduler_config.ts";
 import { createSession, type CreateSessionOptions, type Session } from "../onnx/ort.ts";
 import {
   type ClipTokenizer,
@@ -34,7 +39,7 @@ export interface SchedulerConfig {
   /** diffusers scheduler class (`PNDMScheduler`, `DDIMScheduler`, …). */
   className: string;
   /** How betas run from `betaStart` to `betaEnd`. */
-  betaSchedule: "linear" | "scaled_linear" | "squaredcos_cap_v2";
+  betaSchedule: "linear" | "scaled_linear" | "squaredcos_cap_v2" | "sigmoid" | "laplace";
   /** First beta. */
   betaStart: number;
   /** Last beta. */
@@ -55,15 +60,25 @@ export interface SchedulerConfig {
   setAlphaToOne: boolean;
   /** The whole JSON object as read. */
   raw: Record<string, unknown>;
+  /**
+   * The config checked and resolved with the named class's own defaults (what
+   * `samplerFromConfig` runs; authoritative where it differs from the fields above, which use
+   * class-agnostic defaults). Absent when attnkit has no sampler for the class.
+   */
+  spec?: SchedulerSpec;
 }
 
 /**
  * Reads a diffusers scheduler config, with diffusers' defaults for missing keys. Every number is
  * type- and range-checked with its key named (`num_train_timesteps` an integer in
- * [1, 100000], betas in (0, 1) with `beta_start <= beta_end`, `steps_offset` below the horizon).
+ * [1, 100000], betas in (0, 1) with `beta_start <= beta_end`, `steps_offset` below the horizon);
+ * every value is also checked by `resolveSchedulerConfig` when attnkit runs the class (an unknown
+ * value throws an AttnkitError naming its key; a config without `_class_name` is read as
+ * DDPMScheduler's).
  *
  * @example
  * ```ts
+ * import { parseSchedulerConfig } from "./sd15.ts";
  * parseSchedulerConfig({ num_train_timesteps: 1000, beta_schedule: "scaled_linear" });
  * ```
  */
@@ -72,7 +87,7 @@ export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerCon
   const c = configReader(raw, A);
   const betaSchedule = c.oneOf(
     "beta_schedule",
-    ["linear", "scaled_linear", "squaredcos_cap_v2"] as const,
+    ["linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid", "laplace"] as const,
     "linear",
   );
   const predictionType = c.oneOf(
@@ -110,6 +125,10 @@ export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerCon
       `trained_betas must be ${config.numTrainTimesteps} numbers in (0, 1)`,
     );
     config.trainedBetas = trained as number[];
+  }
+  const cls = typeof raw["_class_name"] === "string" ? raw["_class_name"] : "DDPMScheduler";
+  if (SUPPORTED_SCHEDULERS.includes(cls)) {
+    config.spec = resolveSchedulerConfig(raw, { className: cls, source: A });
   }
   return config;
 }

@@ -20,6 +20,7 @@ import {
   parseSchedulerConfig,
   resolveSd15Files,
 } from "./sd15.ts";
+import { resolveSchedulerConfig } from "../samplers/scheduler_config.ts";
 
 /** Options of {@link loadSd15Model}. */
 export interface Sd15ModelOptions extends LoadSd15Options {
@@ -27,6 +28,11 @@ export interface Sd15ModelOptions extends LoadSd15Options {
   imageSize?: readonly [number, number];
   /** VAE latent scaling factor (default SD 1.5's 0.18215). */
   scaleFactor?: number;
+  /**
+   * Run the model's scheduler config with another diffusers scheduler class (e.g.
+   * "EulerDiscreteScheduler"), as `Other.from_config(pipe.scheduler.config)` does in diffusers.
+   */
+  scheduler?: string;
 }
 
 async function readModel(
@@ -73,13 +79,13 @@ export async function loadSd15Model(
     `must be a finite positive number, got ${scaleFactor}`,
   );
   const files = await resolveSd15Files(source, opts);
-  const scheduler = parseSchedulerConfig(await readJsonFile(files.schedulerConfig));
-  check(
-    scheduler.betaSchedule !== "squaredcos_cap_v2" && scheduler.predictionType !== "sample",
-    "scheduler_config.json",
-    `beta_schedule ${scheduler.betaSchedule} / prediction_type ${scheduler.predictionType} is not supported ` +
-      "(scaled_linear or linear betas with epsilon or v_prediction are)",
-  );
+  const schedulerConfig = {
+    ...await readJsonFile(files.schedulerConfig),
+    ...(opts.scheduler ? { _class_name: opts.scheduler } : {}),
+  };
+  // Every field is checked now, so a bad value fails at load rather than at the first sample.
+  resolveSchedulerConfig(schedulerConfig, { source: "scheduler/scheduler_config.json" });
+  const scheduler = parseSchedulerConfig(schedulerConfig);
   const tokenizer = await loadClipTokenizer(files.tokenizer, opts.tokenizer);
   checkTokenLength(files, tokenizer);
   const eps = opts.executionProviders;
@@ -114,11 +120,12 @@ export async function loadSd15Model(
       scaleFactor,
       trainSteps: scheduler.numTrainTimesteps,
       betaSchedule: {
-        kind: scheduler.betaSchedule === "linear" ? "linear" : "scaled_linear",
+        kind: scheduler.betaSchedule,
         betaStart: scheduler.betaStart,
         betaEnd: scheduler.betaEnd,
       },
-      prediction: scheduler.predictionType === "v_prediction" ? "v" : "epsilon",
+      prediction: scheduler.predictionType === "v_prediction" ? "v" : scheduler.predictionType,
+      schedulerConfig,
     },
     tokenizer,
     encodeText(prompts: readonly string[]): Promise<Tensor> {

@@ -8,6 +8,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { AttentionTap, TapGrad } from "../attention/types.ts";
 import type { PromptTokenizer } from "../prompt/types.ts";
+import type { BetaSchedule } from "../samplers/schedule.ts";
 
 /** What a pipeline needs to know about a model. */
 export interface ModelInfo {
@@ -22,9 +23,15 @@ export interface ModelInfo {
   /** Training horizon of the noise schedule (1000 for SD). */
   trainSteps: number;
   /** Beta schedule of the DDPM-family samplers. */
-  betaSchedule: { kind: "scaled_linear" | "linear"; betaStart: number; betaEnd: number };
+  betaSchedule: { kind: BetaSchedule; betaStart: number; betaEnd: number };
   /** What the denoiser predicts. */
-  prediction: "epsilon" | "v";
+  prediction: "epsilon" | "v" | "sample";
+  /**
+   * The model's diffusers scheduler config (`scheduler_config.json`), when it has one: the
+   * default sampler is then `samplerFromConfig(schedulerConfig, steps)` rather than DDIM on
+   * `betaSchedule`, so every field of the config is honoured.
+   */
+  schedulerConfig?: Readonly<Record<string, unknown>>;
   /** Class nouns the model knows (for exact prompt parsing), if it has a closed vocabulary. */
   nouns?: readonly string[];
   /** Attribute words (colours) the model knows, if it has a closed vocabulary. */

@@ -12,6 +12,7 @@ import { expectFinite, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap } from "../attention/types.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
+import { samplerFromConfig } from "../samplers/from_config.ts";
 import { cfg } from "../samplers/guidance.ts";
 import type { DiffusionModel } from "./model.ts";
 import { stepProgress } from "./progress.ts";
@@ -100,8 +101,16 @@ export function initialLatents(
   return tensor([candidates, ...shape], data);
 }
 
-/** The default sampler of a model: DDIM (η = 0) on its training schedule. */
+/**
+ * The default sampler of a model: the one its scheduler config names (`info.schedulerConfig`,
+ * through `samplerFromConfig`), else DDIM (η = 0) on its training schedule.
+ */
 export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
+  const config = model.info.schedulerConfig;
+  if (config) {
+    const [c, h, w] = model.info.latentShape;
+    return samplerFromConfig(config, steps, { itemSize: c * h * w, source: "scheduler config" });
+  }
   const b = model.info.betaSchedule;
   return ddim({
     steps,
@@ -111,6 +120,26 @@ export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
     trainSteps: model.info.trainSteps,
     prediction: model.info.prediction,
   });
+}
+
+/**
+ * The N(0, 1) noise a stochastic sampler (DDPM, ancestral Euler, DDIM η > 0) adds at step `i`:
+ * candidate c draws from its own stream, seeded by seed + c and the step, so a candidate's images
+ * do not depend on how many candidates run beside it.
+ */
+function stepNoise(
+  shape: readonly number[],
+  seed: number,
+  candidates: number,
+  i: number,
+): Float32Array {
+  const per = shape.slice(1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(per * candidates);
+  for (let c = 0; c < candidates; c++) {
+    const s = (Math.imul(i + 1, 0x9e3779b9) ^ (seed + c)) >>> 0;
+    out.set(gaussian(mulberry32(s), per), c * per);
+  }
+  return out;
 }
 
 function repeatBatch(t: Tensor, n: number): Tensor {
@@ -178,7 +207,8 @@ export async function sampleLatents(
       : tensor(x.shape, cfg(res.out.data.subarray(0, per), res.out.data.subarray(per), guidance));
     const taps = res.taps && (guidance === 1 ? res.taps : res.taps.slice(n));
     if (opts.onStep) await opts.onStep({ ...base, latents: x, out, taps });
-    x = tensor(x.shape, sampler.step(x.data, out.data, i));
+    const z = sampler.stochastic ? stepNoise(x.shape, opts.seed, n, i) : undefined;
+    x = tensor(x.shape, sampler.step(x.data, out.data, i, z));
     bar.update(i + 1);
   }
   bar.finish();

@@ -3,7 +3,10 @@
  * timesteps: with α = ᾱ/ᾱ_prev and β = 1 − α,
  * μ = √ᾱ_prev β/(1−ᾱ) x̂₀ + √α (1−ᾱ_prev)/(1−ᾱ) x_t, and x_prev = μ + √var z, where var is the
  * posterior β̃ = (1−ᾱ_prev)/(1−ᾱ) β ("fixedSmall") or β ("fixedLarge"). The noise z is an
- * argument, so a step is deterministic; the last step returns μ (z = 0, as the paper's Alg. 2).
+ * argument, so a step is deterministic; the last step returns μ (z = 0, as the paper's Alg. 2),
+ * or, with `lastStep: "diffusers"`, z is dropped only at t = 0 as diffusers' DDPMScheduler does
+ * (which adds √β z at a last step with t = 1 under "fixedLarge"). x̂₀ may be clipped or
+ * thresholded first (`x0_clip.ts`).
  *
  * @module
  */
@@ -12,12 +15,13 @@ import { type DiscreteSamplerOptions, discreteSchedule } from "./discrete.ts";
 import { expectIn, expectSameLength } from "./latent.ts";
 import { type Prediction, x0FromPrediction } from "./prediction.ts";
 import { expectStepIndex, type Sampler, timestepsMethod } from "./sampler.ts";
+import { boundX0, type X0Bounds } from "./x0_clip.ts";
 
 /** Which variance the ancestral step adds. */
 export type DdpmVariance = "fixedSmall" | "fixedLarge";
 
 /** Noise levels and settings of one DDPM step. */
-export interface DdpmCoefficients {
+export interface DdpmCoefficients extends X0Bounds {
   /** ᾱ at the current timestep. */
   readonly alphaBar: number;
   /** ᾱ at the timestep the step goes to (1 after the last). */
@@ -28,11 +32,17 @@ export interface DdpmCoefficients {
   readonly variance?: DdpmVariance;
   /** Add no noise (the last step). */
   readonly final?: boolean;
-  /** Clip x̂₀ to [−clipSample, clipSample] (default: no clipping, as latent diffusion). */
-  readonly clipSample?: number;
 }
 
-/** One ancestral DDPM update; pure: returns a new latent. */
+/**
+ * One ancestral DDPM update; pure: returns a new latent.
+ *
+ * @example
+ * ```ts
+ * const x = Float32Array.from([1]);
+ * ddpmStep(x, Float32Array.from([0.5]), { alphaBar: 0.99, alphaBarPrev: 1, final: true });
+ * ```
+ */
 export function ddpmStep(
   x: Float32Array,
   modelOut: Float32Array,
@@ -41,10 +51,13 @@ export function ddpmStep(
 ): Float32Array {
   expectSameLength(x, modelOut, "modelOut");
   const a = c.alphaBar, ap = c.alphaBarPrev;
-  expectIn(a, Number.MIN_VALUE, 1, "alphaBar");
+  const pred = c.prediction ?? "epsilon";
+  expectIn(a, pred === "epsilon" ? Number.MIN_VALUE : 0, 1, "alphaBar");
   expectIn(ap, a, 1, "alphaBarPrev");
   const alpha = a / ap, beta = 1 - alpha;
-  const variance = c.final ? 0 : c.variance === "fixedLarge" ? beta : ((1 - ap) / (1 - a)) * beta;
+  // diffusers clamps the posterior variance at 1e-20; below that no noise is asked for.
+  const small = ((1 - ap) / (1 - a)) * beta;
+  const variance = c.final ? 0 : c.variance === "fixedLarge" ? beta : small > 1e-20 ? small : 0;
   if (variance > 0) {
     if (noise === undefined) {
       throw new AttnkitError(
@@ -54,27 +67,29 @@ export function ddpmStep(
     }
     expectSameLength(x, noise, "noise");
   }
-  const v = c.prediction === "v";
   const sa = Math.sqrt(a), sb = Math.sqrt(1 - a);
-  const clip = c.clipSample;
+  const raw = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const m = modelOut[i];
+    raw[i] = pred === "v" ? sa * x[i] - sb * m : pred === "sample" ? m : (x[i] - sb * m) / sa;
+  }
+  const x0 = boundX0(raw, c);
   const k0 = (Math.sqrt(ap) * beta) / (1 - a);
   const kx = (Math.sqrt(alpha) * (1 - ap)) / (1 - a);
   const sd = Math.sqrt(variance);
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i++) {
-    let p = v ? sa * x[i] - sb * modelOut[i] : (x[i] - sb * modelOut[i]) / sa;
-    if (clip !== undefined) p = Math.min(clip, Math.max(-clip, p));
-    out[i] = k0 * p + kx * x[i] + (variance > 0 ? sd * noise![i] : 0);
+    out[i] = k0 * x0[i] + kx * x[i] + (variance > 0 ? sd * noise![i] : 0);
   }
   return out;
 }
 
 /** Options of {@link ddpm}. */
-export interface DdpmOptions extends DiscreteSamplerOptions {
+export interface DdpmOptions extends DiscreteSamplerOptions, X0Bounds {
   /** "fixedSmall" (default) or "fixedLarge". */
   readonly variance?: DdpmVariance;
-  /** Clip x̂₀ to [−clipSample, clipSample] (default: none). */
-  readonly clipSample?: number;
+  /** No noise at the last step ("paper", default) or only at t = 0 ("diffusers"). */
+  readonly lastStep?: "paper" | "diffusers";
 }
 
 /** An ancestral DDPM sampler; its `step` needs `noise` on every step but the last. */
@@ -86,6 +101,7 @@ export function ddpm(opts: DdpmOptions = {}): Sampler {
     name: "ddpm",
     steps: n,
     initNoiseSigma: 1,
+    stochastic: true,
     timesteps: timestepsMethod("ddpm", s.timesteps),
     scaleInput(x: Float32Array, i: number): Float32Array {
       expectStepIndex(i, n);
@@ -98,8 +114,9 @@ export function ddpm(opts: DdpmOptions = {}): Sampler {
         alphaBarPrev: s.alphaBarPrev[i],
         prediction: s.prediction,
         variance,
-        final: i === n - 1,
+        final: opts.lastStep === "diffusers" ? s.timesteps[i] <= 0 : i === n - 1,
         clipSample: opts.clipSample,
+        thresholding: opts.thresholding,
       }, noise);
     },
     predictX0(x: Float32Array, modelOut: Float32Array, i: number): Float32Array {

@@ -18,7 +18,7 @@ import { spacedTimesteps, type TimestepSpacing } from "./timesteps.ts";
 export interface EulerOptions extends NoiseScheduleOptions {
   /** Denoising steps (default 50). */
   readonly steps?: number;
-  /** What the model predicts: "epsilon" (default) or "v". */
+  /** What the model predicts: "epsilon" (default), "v" or "sample". */
   readonly prediction?: Prediction;
   /** Timestep spacing (default "linspace", fractional, as diffusers' Euler). */
   readonly spacing?: TimestepSpacing;
@@ -36,8 +36,10 @@ export interface EulerOptions extends NoiseScheduleOptions {
 export interface EulerSchedule {
   /** Model timesteps (possibly fractional), noisiest first. */
   readonly timesteps: readonly number[];
-  /** σ at each step, then 0. */
+  /** σ at each step, then the σ the last step goes to (0, or σ_min, or more; see {@link eulerSampler}). */
   readonly sigmas: readonly number[];
+  /** Standard deviation of the initial latent (default √(σ₀² + 1)). */
+  readonly initNoiseSigma?: number;
 }
 
 /** Piecewise-linear interpolation of ys over increasing xs, clamped at both ends. */
@@ -104,26 +106,45 @@ export function eulerStep(
   expectIn(c.sigma, Number.MIN_VALUE, Infinity, "sigma");
   expectIn(c.sigmaNext, 0, Infinity, "sigmaNext");
   const dt = c.sigmaNext - c.sigma;
-  if (c.prediction !== "v") return x.map((xi, i) => xi + dt * modelOut[i]);
-  const x0 = x0FromSigma(x, modelOut, c.sigma, "v");
+  if (c.prediction !== "v" && c.prediction !== "sample") {
+    return x.map((xi, i) => xi + dt * modelOut[i]);
+  }
+  const x0 = x0FromSigma(x, modelOut, c.sigma, c.prediction);
   return x.map((xi, i) => xi + (dt * (xi - x0[i])) / c.sigma);
 }
 
 /** An Euler sampler; feed the model `scaleInput(x, i)` and timestep `timesteps()[i]`. */
 export function euler(opts: EulerOptions = {}): Sampler {
-  const prediction = opts.prediction ?? "epsilon";
+  return eulerSampler(eulerSigmas(opts), opts.prediction ?? "epsilon");
+}
+
+/**
+ * An Euler sampler on explicit timesteps and sigmas (n timesteps, n + 1 sigmas: step i goes from
+ * `sigmas[i]` to `sigmas[i + 1]`), e.g. a schedule read from a diffusers config.
+ *
+ * @example
+ * ```ts
+ * const s = eulerSampler({ timesteps: [999, 499], sigmas: [14.6, 0.77, 0] }, "epsilon");
+ * s.initNoiseSigma; // √(14.6² + 1)
+ * ```
+ */
+export function eulerSampler(s: EulerSchedule, prediction: Prediction = "epsilon"): Sampler {
   check(
-    prediction === "epsilon" || prediction === "v",
+    prediction === "epsilon" || prediction === "v" || prediction === "sample",
     "prediction",
-    `"epsilon" or "v", got "${prediction}"`,
+    `"epsilon", "v" or "sample", got "${prediction}"`,
   );
-  const s = eulerSigmas(opts);
   const n = s.timesteps.length;
+  check(
+    n >= 1 && s.sigmas.length === n + 1,
+    "sigmas",
+    `expected ${n + 1} sigmas for ${n} timesteps, got ${s.sigmas.length}`,
+  );
   return {
     name: "euler",
     steps: n,
     // x_T = x₀ + σ_max ε has variance σ_max² + 1 for unit-variance latents.
-    initNoiseSigma: Math.sqrt(s.sigmas[0] ** 2 + 1),
+    initNoiseSigma: s.initNoiseSigma ?? Math.sqrt(s.sigmas[0] ** 2 + 1),
     timesteps: timestepsMethod("euler", s.timesteps),
     scaleInput(x: Float32Array, i: number): Float32Array {
       expectStepIndex(i, n);

@@ -59,20 +59,69 @@ export function flowMatchStep(
 
 /** A flow-matching Euler sampler (SD3-style, shift 3 by default). */
 export function flowMatch(opts: FlowMatchOptions = {}): Sampler {
-  const s = flowMatchSigmas(opts);
+  return flowMatchSampler(flowMatchSigmas(opts));
+}
+
+/**
+ * One stochastic flow-matching step (diffusers' `stochastic_sampling`): x̂₀ = x − σ v, then fresh
+ * noise at the next level, (1 − σ_next) x̂₀ + σ_next z.
+ *
+ * @example
+ * ```ts
+ * const x = Float32Array.from([1]), v = Float32Array.from([0.5]), z = Float32Array.from([0]);
+ * flowMatchStochasticStep(x, v, 1, 0.5, z); // [0.25]
+ * ```
+ */
+export function flowMatchStochasticStep(
+  x: Float32Array,
+  v: Float32Array,
+  sigma: number,
+  sigmaNext: number,
+  noise: Float32Array | undefined,
+): Float32Array {
+  const x0 = x0FromFlow(x, v, sigma);
+  expectIn(sigmaNext, 0, 1, "sigmaNext");
+  if (sigmaNext === 0) return x0;
+  check(noise !== undefined, "noise", `stochastic flow matching needs ${x.length} N(0, 1) values`);
+  expectSameLength(x, noise, "noise");
+  return x0.map((p, i) => (1 - sigmaNext) * p + sigmaNext * noise[i]);
+}
+
+/**
+ * A flow-matching sampler on explicit timesteps and sigmas (n timesteps, n + 1 sigmas), e.g. read
+ * from a diffusers config; `stochastic` re-noises each step ({@link flowMatchStochasticStep}).
+ *
+ * @example
+ * ```ts
+ * const s = flowMatchSampler({ timesteps: [1000, 500], sigmas: [1, 0.5, 0] });
+ * s.step(Float32Array.from([1]), Float32Array.from([0.5]), 0); // [0.75]
+ * ```
+ */
+export function flowMatchSampler(
+  s: { readonly timesteps: readonly number[]; readonly sigmas: readonly number[] },
+  stochastic = false,
+): Sampler {
   const n = s.timesteps.length;
+  check(
+    n >= 1 && s.sigmas.length === n + 1,
+    "sigmas",
+    `expected ${n + 1} sigmas for ${n} timesteps, got ${s.sigmas.length}`,
+  );
   return {
     name: "flowMatch",
     steps: n,
     initNoiseSigma: 1,
+    stochastic,
     timesteps: timestepsMethod("flowMatch", s.timesteps),
     scaleInput(x: Float32Array, i: number): Float32Array {
       expectStepIndex(i, n);
       return x;
     },
-    step(x: Float32Array, modelOut: Float32Array, i: number): Float32Array {
+    step(x: Float32Array, modelOut: Float32Array, i: number, noise?: Float32Array): Float32Array {
       expectStepIndex(i, n);
-      return flowMatchStep(x, modelOut, s.sigmas[i], s.sigmas[i + 1]);
+      return stochastic
+        ? flowMatchStochasticStep(x, modelOut, s.sigmas[i], s.sigmas[i + 1], noise)
+        : flowMatchStep(x, modelOut, s.sigmas[i], s.sigmas[i + 1]);
     },
     predictX0(x: Float32Array, modelOut: Float32Array, i: number): Float32Array {
       expectStepIndex(i, n);

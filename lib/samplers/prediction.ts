@@ -8,8 +8,11 @@
  */
 import { expectIn, expectSameLength } from "./latent.ts";
 
-/** What a DDPM-family denoiser outputs: the noise ε, or the velocity v. */
-export type Prediction = "epsilon" | "v";
+/**
+ * What a DDPM-family denoiser outputs: the noise ε, the velocity v, or the clean sample x₀ itself
+ * (diffusers' `prediction_type` "epsilon", "v_prediction", "sample").
+ */
+export type Prediction = "epsilon" | "v" | "sample";
 
 /** x̂₀ = (x_t − √(1−ᾱ) ε) / √ᾱ, from an ε-prediction at noise level ᾱ. */
 export function predictX0(x: Float32Array, eps: Float32Array, alphaBar: number): Float32Array {
@@ -35,25 +38,33 @@ export function epsFromV(x: Float32Array, v: Float32Array, alphaBar: number): Fl
   return x.map((xi, i) => a * v[i] + b * xi);
 }
 
-/** x̂₀ from a DDPM-family model output of either prediction type. */
+/** x̂₀ from a DDPM-family model output of any prediction type ("sample" is x̂₀ itself). */
 export function x0FromPrediction(
   x: Float32Array,
   out: Float32Array,
   alphaBar: number,
   prediction: Prediction,
 ): Float32Array {
+  if (prediction === "sample") {
+    expectSameLength(x, out, "sample");
+    return out.slice();
+  }
   return prediction === "v" ? x0FromV(x, out, alphaBar) : predictX0(x, out, alphaBar);
 }
 
-/** x̂₀ in Karras space (x = x₀ + σ ε): x − σ ε, or x/(σ²+1) − σ/√(σ²+1) · v for v-models. */
+/**
+ * x̂₀ in Karras space (x = x₀ + σ ε): x − σ ε, or x/(σ²+1) − σ/√(σ²+1) · v for v-models, or the
+ * output itself for "sample" models.
+ */
 export function x0FromSigma(
   x: Float32Array,
   out: Float32Array,
   sigma: number,
   prediction: Prediction = "epsilon",
 ): Float32Array {
-  expectSameLength(x, out, prediction === "v" ? "v" : "eps");
+  expectSameLength(x, out, prediction === "v" ? "v" : prediction === "sample" ? "sample" : "eps");
   expectIn(sigma, 0, Infinity, "sigma");
+  if (prediction === "sample") return out.slice();
   if (prediction === "v") {
     const s2 = sigma * sigma + 1, c = sigma / Math.sqrt(s2);
     return x.map((xi, i) => xi / s2 - c * out[i]);

@@ -10,12 +10,14 @@ import { AttnkitError, check } from "../errors.ts";
 
 /** A diffusion sampler with a fixed number of steps; every method is a pure function. */
 export interface Sampler {
-  /** "ddim", "ddpm", "euler" or "flowMatch". */
+  /** "ddim", "ddpm", "euler", "eulerAncestral", "lcm" or "flowMatch". */
   readonly name: string;
   /** Number of denoising steps this sampler was built for. */
   readonly steps: number;
   /** Standard deviation of the initial latent: draw N(0, 1) noise and multiply by this. */
   readonly initNoiseSigma: number;
+  /** Whether `step` needs its `noise` argument (N(0, 1), the latent's size) at some steps. */
+  readonly stochastic?: boolean;
   /**
    * Model timesteps, one per step, noisiest first. `steps`, if given, must equal
    * {@link Sampler.steps} (a guard for callers that pass it; build a new sampler to change it).

@@ -8,8 +8,12 @@
  */
 import { check } from "../errors.ts";
 
-/** How β grows over the training steps. */
-export type BetaSchedule = "scaled_linear" | "linear";
+/**
+ * How β grows over the training steps: "scaled_linear" (SD), "linear" (DDPM), "squaredcos_cap_v2"
+ * (the cosine ᾱ of Nichol & Dhariwal 2021, eq. 17, β capped at 0.999), and diffusers' DDPM-only
+ * "sigmoid" (β = σ(linspace(−6, 6)) scaled into [betaStart, betaEnd]) and "laplace".
+ */
+export type BetaSchedule = "scaled_linear" | "linear" | "squaredcos_cap_v2" | "sigmoid" | "laplace";
 
 /** Options of a DDPM-family noise schedule; the defaults are Stable Diffusion 1.x/2.x's. */
 export interface NoiseScheduleOptions {
@@ -19,8 +23,44 @@ export interface NoiseScheduleOptions {
   readonly betaStart?: number;
   /** β at t = T − 1 (default 0.012). */
   readonly betaEnd?: number;
-  /** "scaled_linear" (default, linear in √β) or "linear" (linear in β). */
+  /** "scaled_linear" (default, linear in √β), "linear" (linear in β) or another {@link BetaSchedule}. */
   readonly betaSchedule?: BetaSchedule;
+}
+
+/** β_t from an ᾱ(t) function on [0, 1], as diffusers' `betas_for_alpha_bar` (max β 0.999). */
+function betasForAlphaBar(n: number, alphaBar: (t: number) => number): Float64Array {
+  return Float64Array.from(
+    { length: n },
+    (_, i) => Math.min(1 - alphaBar((i + 1) / n) / alphaBar(i / n), 0.999),
+  );
+}
+
+/** Nichol & Dhariwal's cosine ᾱ with s = 0.008 (eq. 17, before normalising by ᾱ(0)). */
+const cosineAlphaBar = (t: number): number => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
+
+/** diffusers' "laplace" ᾱ (Hang et al. 2024): a Laplace-distributed log-SNR. */
+const laplaceAlphaBar = (t: number): number => {
+  const lmb = -0.5 * Math.sign(0.5 - t || 1) * Math.log(1 - 2 * Math.abs(0.5 - t) + 1e-6);
+  const snr = Math.exp(lmb);
+  return Math.sqrt(snr / (1 + snr));
+};
+
+/**
+ * Rescales β so that the last training step has zero SNR (ᾱ_{T−1} = 0) while ᾱ_0 stays (Lin et al.
+ * 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed", Algorithm 1; diffusers'
+ * `rescale_zero_terminal_snr`). The last β becomes 1.
+ *
+ * @example
+ * ```ts
+ * const b = rescaleZeroTerminalSnr(betas());
+ * alphasCumprod(b)[999]; // 0
+ * ```
+ */
+export function rescaleZeroTerminalSnr(betaValues: Float64Array): Float64Array {
+  const root = alphasCumprod(betaValues).map(Math.sqrt);
+  const first = root[0], last = root[root.length - 1];
+  const bar = root.map((r) => ((r - last) * first / (first - last)) ** 2);
+  return bar.map((a, t) => 1 - (t === 0 ? a : a / bar[t - 1]));
 }
 
 /** Evenly spaced values from `a` to `b` inclusive, computed as numpy's linspace does. */
@@ -56,13 +96,23 @@ export function betas(opts: NoiseScheduleOptions = {}): Float64Array {
     "betaStart",
     `betaStart and betaEnd must be finite, got ${start} and ${end}`,
   );
+  if (kind === "squaredcos_cap_v2") return betasForAlphaBar(n, cosineAlphaBar);
+  if (kind === "laplace") return betasForAlphaBar(n, laplaceAlphaBar);
+  if (kind === "sigmoid") {
+    const x = linspace(-6, 6, n);
+    return x.map((v) => (end - start) / (1 + Math.exp(-v)) + start);
+  }
   check(
     start > 0 && end < 1 && start <= end,
     "betaStart",
     `betas must satisfy 0 < betaStart <= betaEnd < 1, got ${start} and ${end}`,
   );
   if (kind === "linear") return linspace(start, end, n);
-  check(kind === "scaled_linear", "betaSchedule", `"scaled_linear" or "linear", got "${kind}"`);
+  check(
+    kind === "scaled_linear",
+    "betaSchedule",
+    `"scaled_linear", "linear", "squaredcos_cap_v2", "sigmoid" or "laplace", got "${kind}"`,
+  );
   const roots = linspace(Math.sqrt(start), Math.sqrt(end), n);
   return roots.map((r) => r * r);
 }

@@ -3,6 +3,12 @@
  * (Lin et al. 2023, table 2): "leading" (Stable Diffusion 1.5's DDIM/PNDM config, with
  * `stepsOffset` 1: 981, 961, …, 1 for 50 steps), "trailing" (999, 979, …, 19) and "linspace"
  * (999, 979, 958, …, 0, rounded half to even as numpy does, or left fractional for Euler).
+ * All three are computed with numpy's float arithmetic, as diffusers computes them: "trailing"
+ * is `round(arange(T, 0, −T/n)) − 1`, whose arange steps by δ = (T − T/n) − T, so where n does
+ * not divide T a real-arithmetic k + ½ can round either way (n = 48: T − 3T/n = 937.5 exactly,
+ * which numpy's arange holds as 937.4999…, so the 4th timestep is 936, not 937). Where numpy's
+ * arange yields n + 1 values (62 step counts in 1..1000, e.g. 61) diffusers 0.42 runs an extra
+ * step at t = −1; attnkit keeps the first n.
  *
  * @module
  */
@@ -29,6 +35,25 @@ export function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
+/**
+ * diffusers' "trailing" timesteps, `round(arange(T, 0, −T/n)) − 1` in numpy's arithmetic (arange
+ * fills start + i·δ with δ = (start + step) − start), first n values.
+ *
+ * @example
+ * ```ts
+ * trailingTimesteps(4, 1000); // [999, 749, 499, 249]
+ * trailingTimesteps(48, 1000)[3]; // 936 (numpy's 937.4999…), where exact 937.5 gives 937
+ * ```
+ */
+export function trailingTimesteps(steps: number, trainSteps: number): number[] {
+  const T = trainSteps, step = -(T / steps);
+  const delta = (T + step) - T;
+  return Array.from({ length: steps }, (_, i) => {
+    const v = i === 0 ? T : i === 1 ? T + step : T + i * delta;
+    return roundHalfEven(v) - 1;
+  });
+}
+
 /** The `steps` timesteps of an n-step sampler, largest (noisiest) first. */
 export function spacedTimesteps(steps: number, opts: SpacingOptions = {}): number[] {
   const T = opts.trainSteps ?? 1000;
@@ -44,8 +69,7 @@ export function spacedTimesteps(steps: number, opts: SpacingOptions = {}): numbe
     const ratio = Math.floor(T / steps);
     ts = Array.from({ length: steps }, (_, i) => (steps - 1 - i) * ratio + offset);
   } else if (spacing === "trailing") {
-    const ratio = T / steps;
-    ts = Array.from({ length: steps }, (_, i) => roundHalfEven(T - i * ratio) - 1);
+    ts = trailingTimesteps(steps, T);
   } else {
     check(
       spacing === "linspace",
