@@ -25,10 +25,17 @@ export function lexWords(prompt: string): Word[] {
   return out;
 }
 
-/** Counting words: articles and one..ten. */
+/**
+ * Counting words: articles, zero..twenty and the tens to ninety (compounds such as "twenty-one"
+ * are read by {@link countOf}). "no", "none" and "zero" give 0, which the parser refuses: a count
+ * of zero cannot be generated.
+ */
 export const NUMBER_WORDS: Readonly<Record<string, number>> = {
   a: 1,
   an: 1,
+  no: 0,
+  none: 0,
+  zero: 0,
   one: 1,
   single: 1,
   two: 2,
@@ -40,15 +47,57 @@ export const NUMBER_WORDS: Readonly<Record<string, number>> = {
   eight: 8,
   nine: 9,
   ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
 };
 
-/** The count a word gives ("three" → 3, "2" → 2), or undefined. */
+/** The most instances one prompt may ask for of a class; larger counts are refused. */
+export const MAX_COUNT = 1000;
+
+const UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+
+/**
+ * The count a word gives ("three" → 3, "twenty-one" → 21, "42" → 42, "zero" / "no" / "0" → 0),
+ * or undefined when the word is not a count. Digits are decimal (no sign, no separators).
+ *
+ * @example
+ * ```ts
+ * import { countOf } from "./words.ts";
+ * countOf("eleven"); // 11
+ * ```
+ */
 export function countOf(word: string): number | undefined {
-  if (/^\d+$/.test(word)) {
-    const n = Number(word);
-    return n >= 1 ? n : undefined;
+  if (/^\d+$/.test(word)) return Number(word);
+  const compound = /^(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)-([a-z]+)$/.exec(word);
+  if (compound && UNITS.includes(compound[2])) {
+    return NUMBER_WORDS[compound[1]] + UNITS.indexOf(compound[2]) + 1;
   }
-  return NUMBER_WORDS[word];
+  return Object.hasOwn(NUMBER_WORDS, word) ? NUMBER_WORDS[word] : undefined;
+}
+
+/** Whether a token is a word that can name a class: it has a letter and is not a count. */
+export function isClassWord(word: string): boolean {
+  return /\p{L}/u.test(word) && countOf(word) === undefined;
+}
+
+/** Whether a token is punctuation or a symbol (no letter, no digit): it ends a noun phrase. */
+export function isNonWord(word: string): boolean {
+  return !/[\p{L}\p{N}]/u.test(word);
 }
 
 /** Determiners that open a noun phrase without giving a count. */
