@@ -207,3 +207,8 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 10: seeds, finite checks, download cache ---
+export { checkSeed, seededRng, splitmix64 } from "./lib/random.ts";
+export { expectFiniteValues } from "./lib/finite.ts";
+export { isLoopbackUrl } from "./lib/models/cache.ts";
