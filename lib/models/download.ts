@@ -6,7 +6,8 @@
  * - One writer per entry: the writer holds `<file>.attnkit-lock` (exclusive create). Other
  *   callers, in this process or another, wait and then return the finished file. A lock whose
  *   holder stopped refreshing it (mtime older than `lockStaleMs`; the holder touches it every
- *   `lockStaleMs / 4`) is taken over.
+ *   `lockStaleMs / 4`), or whose holder is known dead (same host, Linux, no `/proc/<pid>`), is
+ *   taken over.
  * - Each attempt writes its own temporary (`<file>.<pid>.<random>.attnkit-tmp`); only a complete
  *   file whose length matches the declared one (Content-Length / Content-Range) and whose sha256
  *   matches `sha256` (when given) is renamed atomically to the final name.
@@ -300,7 +301,12 @@ interface Lock {
 async function acquireLock(s: Settings): Promise<Lock | "done"> {
   const path = s.final + LOCK_SUFFIX;
   const nonce = uniqueTag();
-  const content = JSON.stringify({ pid: Deno.pid, nonce, since: new Date().toISOString() });
+  const content = JSON.stringify({
+    pid: Deno.pid,
+    host: hostName(),
+    nonce,
+    since: new Date().toISOString(),
+  });
   for (let wait = 20;;) {
     try {
       const f = await Deno.open(path, { write: true, createNew: true });
@@ -327,7 +333,7 @@ async function acquireLock(s: Settings): Promise<Lock | "done"> {
       throw cacheError(s, path, e);
     }
     const age = Date.now() - (info.mtime?.getTime() ?? 0);
-    if (age > s.staleMs) {
+    if (age > s.staleMs || await holderIsGone(seen)) {
       const aside = `${path}.${nonce}.stale`;
       try {
         await Deno.rename(path, aside);
@@ -354,6 +360,37 @@ async function acquireLock(s: Settings): Promise<Lock | "done"> {
   }
 }
 
+function hostName(): string | undefined {
+  try {
+    return Deno.hostname();
+  } catch {
+    return undefined; // no --allow-sys: the lock is judged by its heartbeat alone
+  }
+}
+
+/**
+ * Whether a lock's holder is known to be dead: same host, Linux, and no `/proc/<pid>`. A process
+ * stopped by Ctrl-C or `kill -9` cannot remove its lock; this spares the next caller the wait
+ * for the heartbeat to go stale. Anywhere else the heartbeat rule alone decides.
+ */
+async function holderIsGone(lockText: string): Promise<boolean> {
+  if (Deno.build.os !== "linux") return false;
+  let holder: { pid?: unknown; host?: unknown };
+  try {
+    holder = JSON.parse(lockText);
+  } catch {
+    return false;
+  }
+  const host = hostName();
+  if (!Number.isSafeInteger(holder.pid) || host === undefined || holder.host !== host) return false;
+  try {
+    await Deno.stat(`/proc/${holder.pid}`);
+    return false;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound;
+  }
+}
+
 function heldLock(path: string, content: string, staleMs: number): Lock {
   const beat = setInterval(() => {
     const now = new Date();
@@ -371,7 +408,10 @@ function heldLock(path: string, content: string, staleMs: number): Lock {
   };
 }
 
-/** Removes temporaries of this entry that their (dead or stale) writers left behind. */
+/**
+ * Removes temporaries of this entry that their writers left behind: those of a process known to
+ * be gone (see {@link holderIsGone}) and any not touched for `lockStaleMs`.
+ */
 async function removeOrphans(s: Settings): Promise<void> {
   const dir = dirname(s.final);
   const prefix = basename(s.final) + ".";
@@ -380,7 +420,10 @@ async function removeOrphans(s: Settings): Promise<void> {
       if (!e.isFile || !e.name.startsWith(prefix) || !e.name.endsWith(TMP_SUFFIX)) continue;
       const p = `${dir}/${e.name}`;
       const info = await Deno.stat(p).catch(() => undefined);
-      if (info && Date.now() - (info.mtime?.getTime() ?? 0) > s.staleMs) await removeIfPresent(p);
+      const pid = Number(/\.(\d+)\.[0-9a-f]+\.attnkit-tmp$/.exec(e.name)?.[1]);
+      const writerGone = await holderIsGone(JSON.stringify({ pid, host: hostName() }));
+      const old = info !== undefined && Date.now() - (info.mtime?.getTime() ?? 0) > s.staleMs;
+      if (writerGone || old) await removeIfPresent(p);
     }
   } catch {
     // Best effort: a leftover temporary costs disk space, never correctness.

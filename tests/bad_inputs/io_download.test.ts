@@ -170,6 +170,34 @@ Deno.test("io_download: a stale lock (holder gone) is taken over", async () => {
   await srv.close();
 });
 
+Deno.test({
+  name:
+    "io_download: a fresh lock whose holder process is gone (Ctrl-C, kill -9) is taken over at once",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const srv = versionServer();
+    await withTempDir(async (cacheDir) => {
+      const final = cachePathFor(srv.url, cacheDir);
+      await Deno.mkdir(join(final, ".."), { recursive: true });
+      const child = new Deno.Command("true").spawn();
+      const { pid } = child;
+      await child.status; // exited: its pid is free now
+      await Deno.writeTextFile(
+        final + LOCK_SUFFIX,
+        JSON.stringify({ pid, host: Deno.hostname(), nonce: "gone" }),
+      );
+      const orphan = `${final}.${pid}.0123456789ab.attnkit-tmp`;
+      await Deno.writeFile(orphan, content(1000, 7)); // what the killed writer had written
+      const t0 = Date.now();
+      const path = await fetchToCache(srv.url, { cacheDir }); // lockStaleMs stays 60 s
+      assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+      assert.equal(sha(await Deno.readFile(path)), sha(content(SIZE, 1)));
+      assert.equal(await exists(orphan), false, "the dead writer's temporary is removed");
+    });
+    await srv.close();
+  },
+});
+
 Deno.test("io_download: a live lock: the waiter returns the holder's finished file, no request", async () => {
   const srv = versionServer();
   await withTempDir(async (cacheDir) => {
