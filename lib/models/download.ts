@@ -158,7 +158,15 @@ function settings(url: string, opts: FetchToCacheOptions): Settings {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const final = cachePathFor(url, cacheDir);
   const allowInsecureHttp = opts.allowInsecureHttp === true;
-  checkScheme(new URL(url), url, allowInsecureHttp);
+  const parsed = new URL(url);
+  checkScheme(parsed, url, allowInsecureHttp);
+  if (parsed.username || parsed.password) {
+    throw new AttnkitError(
+      "url",
+      `${parsed.origin}/…: a user name or password in the URL is refused (it would be logged and ` +
+        `sent on redirects); pass credentials in headers`,
+    );
+  }
   const totalMs = positive(opts.totalTimeoutMs, "totalTimeoutMs", 6 * 60 * MINUTE);
   let headers: Headers;
   try {
@@ -691,8 +699,10 @@ async function transfer(s: Settings, tmp: string, state: AttemptState): Promise<
         ? { url: s.url, etag, lastModified: etag ? undefined : lastModified, total }
         : undefined;
     }
+    // The end of the body is known when the HTTP layer frames it: a Content-Length (checked by
+    // the HTTP client even for a compressed transfer) or chunked encoding's last chunk.
     const chunked = /chunked/i.test(res.headers.get("transfer-encoding") ?? "");
-    state.framed = total !== undefined || chunked;
+    state.framed = total !== undefined || chunked || lengthHeader !== null;
     if (state.resume && total === undefined) state.resume = undefined; // resume needs a total
     const file = await Deno.open(tmp, {
       write: true,

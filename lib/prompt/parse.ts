@@ -34,6 +34,7 @@ import {
   DETERMINERS,
   isClassWord,
   isNonWord,
+  joinCountWords,
   lexWords,
   MAX_COUNT,
   NON_TARGETS,
@@ -258,7 +259,7 @@ function parseNamed(
 /** The counted class nouns of a prompt, with their attributes; see the module doc for the rules. */
 export function parsePrompt(prompt: string, opts: ParseOptions = {}): PromptTarget[] {
   check(typeof prompt === "string", "prompt", `expected a string, got ${typeof prompt}`);
-  const words = lexWords(prompt);
+  const words = joinCountWords(lexWords(prompt), prompt);
   const attributes = opts.attributes === undefined
     ? undefined
     : new Set(opts.attributes.map((a) => a.toLowerCase()));

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { AttnkitError } from "../errors.ts";
 
 /** A word of the prompt: lower-case `text` and its character range `[start, end)` in the prompt. */
 export interface Word {
@@ -88,6 +89,98 @@ export function countOf(word: string): number | undefined {
     return NUMBER_WORDS[compound[1]] + UNITS.indexOf(compound[2]) + 1;
   }
   return Object.hasOwn(NUMBER_WORDS, word) ? NUMBER_WORDS[word] : undefined;
+}
+
+const MULTIPLIERS: Readonly<Record<string, number>> = { dozen: 12, hundred: 100, thousand: 1000 };
+const TENS = new Set([
+  "twenty",
+  "thirty",
+  "forty",
+  "fifty",
+  "sixty",
+  "seventy",
+  "eighty",
+  "ninety",
+]);
+
+/**
+ * Joins the words of one spoken or written number into a single word whose text is its digits, so
+ * that the parser sees one count: "twenty one" → "21", "a hundred" / "one hundred" → "100",
+ * "two dozen" → "24", "1,000" → "1000". A written number the parser cannot count — a decimal
+ * ("2.5 cats") or a negative ("-3 cats") — is an {@link AttnkitError} naming the prompt.
+ *
+ * @example
+ * ```ts
+ * import { joinCountWords, lexWords } from "./words.ts";
+ * joinCountWords(lexWords("a dozen eggs"), "a dozen eggs").map((w) => w.text); // ["12", "eggs"]
+ * ```
+ */
+export function joinCountWords(words: readonly Word[], prompt: string): Word[] {
+  const out: Word[] = [];
+  const touching = (a: Word | undefined, b: Word | undefined) => !!a && !!b && a.end === b.start;
+  for (let i = 0; i < words.length; i++) {
+    let w = words[i];
+    const digits = /^\d+$/.test(w.text);
+    // 1,000,000: digit groups glued by commas.
+    if (digits) {
+      let j = i;
+      let text = w.text;
+      while (
+        words[j + 1]?.text === "," && touching(words[j], words[j + 1]) &&
+        /^\d{3}$/.test(words[j + 2]?.text ?? "") && touching(words[j + 1], words[j + 2])
+      ) {
+        text += words[j + 2].text;
+        j += 2;
+      }
+      if (j > i) {
+        w = { text, start: w.start, end: words[j].end };
+        i = j;
+      }
+      const next = words[i + 1], after = words[i + 2];
+      if (
+        next?.text === "." && touching(words[i], next) && /^\d+$/.test(after?.text ?? "") &&
+        touching(next, after)
+      ) {
+        throw new AttnkitError(
+          "prompt",
+          `"${prompt.slice(w.start, after!.end)}" is not a whole number, so it cannot be a count ` +
+            `of instances, in "${prompt}"`,
+        );
+      }
+      const prev = out[out.length - 1];
+      const standsAlone = (at: number) => at === 0 || /\s/.test(prompt[at - 1]);
+      if (prev?.text === "-" && touching(prev, w) && standsAlone(prev.start)) {
+        throw new AttnkitError(
+          "prompt",
+          `"${
+            prompt.slice(prev.start, w.end)
+          }" is a negative count, which cannot be generated, in ` +
+            `"${prompt}"`,
+        );
+      }
+    }
+    // "twenty one" → 21
+    if (TENS.has(w.text) && UNITS.includes(words[i + 1]?.text ?? "")) {
+      const unit = words[i + 1];
+      w = {
+        text: String(NUMBER_WORDS[w.text] + UNITS.indexOf(unit.text) + 1),
+        start: w.start,
+        end: unit.end,
+      };
+      i++;
+    }
+    // "a hundred", "two dozen", "5 thousand"
+    const mult = MULTIPLIERS[words[i + 1]?.text ?? ""];
+    const n = countOf(w.text);
+    if (mult !== undefined && n !== undefined && n >= 1) {
+      w = { text: String(n * mult), start: w.start, end: words[i + 1].end };
+      i++;
+    } else if (MULTIPLIERS[w.text] !== undefined) {
+      w = { text: String(MULTIPLIERS[w.text]), start: w.start, end: w.end };
+    }
+    out.push(w);
+  }
+  return out;
 }
 
 /** Whether a token is a word that can name a class: it has a letter and is not a count. */

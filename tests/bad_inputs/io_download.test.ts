@@ -373,6 +373,17 @@ Deno.test("io_download F7/H31: plain http to a remote host (with a token) is ref
   });
 });
 
+Deno.test("io_download F7: a password in the URL is refused and not echoed", async () => {
+  await withTempDir(async (cacheDir) => {
+    const e = await rejectsClearly(
+      fetchToCache("https://user:hunter2@example.invalid/x.bin", { cacheDir }),
+      "url",
+      /user name or password in the URL is refused/,
+    );
+    assert.doesNotMatch(e.message, /hunter2/);
+  });
+});
+
 Deno.test("io_download F7: http to a remote IP address is refused too", async () => {
   await withTempDir(async (cacheDir) => {
     await rejectsClearly(fetchToCache("http://10.0.0.1/x.bin", { cacheDir }), "url", /plain http/);

@@ -6,7 +6,10 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { isacLoss } from "../../lib/isac/loss.ts";
 import { mpo } from "../../lib/isac/mpo.ts";
+import { propagate } from "../../lib/isac/propagate.ts";
+import { tensor } from "../../lib/tensor.ts";
 import { similarity } from "../../lib/isac/similarity.ts";
 import { ddimStep } from "../../lib/samplers/ddim.ts";
 import { ddpmStep } from "../../lib/samplers/ddpm.ts";
@@ -117,4 +120,38 @@ Deno.test("io_numbers F11: a finite DDIM step still gives the textbook value", (
   });
   const x0 = (1 - Math.sqrt(0.5) * 0.5) / Math.sqrt(0.5);
   assert.ok(Math.abs(out[0] - (Math.sqrt(0.9) * x0 + Math.sqrt(0.1) * 0.5)) < 1e-6);
+});
+
+const HW = 4, L = 3;
+const self = tensor([HW, HW], Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)));
+const cross = tensor([HW, L], Array.from({ length: 12 }, (_, i) => i / 12));
+const nanCross = tensor([HW, L], Array.from({ length: 12 }, (_, i) => (i === 3 ? NaN : i / 12)));
+const spec = { tokens: [1, 2], counts: [1, 1] };
+Deno.test("io_numbers F11: isacLoss with NaN in the cross map → error naming maps.cross", () => {
+  throwsClearly(
+    () => isacLoss({ self, cross: nanCross, size: [2, 2] }, spec, { ins: 1, cls: 1 }),
+    "maps.cross",
+    /NaN/,
+  );
+});
+Deno.test("io_numbers F11: isacLoss with a NaN weight → error naming weights", () => {
+  throwsClearly(
+    () => isacLoss({ self, cross, size: [2, 2] }, spec, { ins: NaN, cls: 1 }),
+    "weights",
+    /finite/,
+  );
+});
+Deno.test("io_numbers F11: isacLoss with coordWeight Infinity → error naming spec.coordWeight", () => {
+  throwsClearly(
+    () =>
+      isacLoss({ self, cross, size: [2, 2] }, { ...spec, coordWeight: Infinity }, {
+        ins: 1,
+        cls: 1,
+      }),
+    "spec.coordWeight",
+    /finite/,
+  );
+});
+Deno.test("io_numbers F11: propagate with NaN in cross → error naming cross", () => {
+  throwsClearly(() => propagate(self, nanCross), "cross", /NaN/);
 });

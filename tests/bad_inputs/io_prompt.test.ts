@@ -99,6 +99,36 @@ for (
     assert.deepEqual(counts(prompt, shapes), want);
   });
 }
+for (
+  const [prompt, want] of [
+    ["a hundred cats", ["cat×100"]],
+    ["one hundred dogs", ["dog×100"]],
+    ["two dozen eggs", ["egg×24"]],
+    ["a dozen roses and a vase", ["rose×12", "vase×1"]],
+    ["1,000 birds", ["bird×1000"]],
+    ["twenty one cats", ["cat×21"]],
+  ] as [string, string[]][]
+) {
+  Deno.test(`io_prompt F9: "${prompt}" → ${want.join(", ")} (multi-word number)`, () => {
+    assert.deepEqual(counts(prompt), want);
+  });
+}
+for (
+  const [prompt, message] of [
+    ["2.5 cats", /"2\.5" is not a whole number/],
+    ["-3 cats", /"-3" is a negative count/],
+    ["a cat and -1 dogs", /"-1" is a negative count/],
+    ["1,000,000 ants", /at most 1000/],
+    ["5 thousand cats", /"5 thousand cats" asks for 5000 instances/],
+  ] as [string, RegExp][]
+) {
+  Deno.test(`io_prompt F9: "${prompt}" → error naming the prompt`, () => {
+    throwsClearly(() => parsePrompt(prompt), "prompt", message);
+  });
+}
+Deno.test("io_prompt F9: a hyphenated word keeps its hyphen (not a negative count)", () => {
+  assert.deepEqual(counts("a t-shirt and two cats"), ["t-shirt×1", "cat×2"]);
+});
 Deno.test("io_prompt F9: eleven cats through the CLIP tokenizer carries count 11", () => {
   assert.deepEqual(promptTokens("a photo of eleven cats", clip).map((t) => t.count), [11]);
 });
