@@ -25,7 +25,8 @@ Usage: deno run -A examples/isac.ts [options]
 
 Options:
   --prompt TEXT      prompt (default "a photo of three yellow hearts")
-  --seed N           first seed (integer, default 0); row r uses seeds seed + r·candidates …
+  --seed N           first seed (a safe integer, default 0; negative as --seed=-5); row r
+                     uses seeds seed + r·candidates …
   --rows N           how many seeds to compare (default 3)
   --candidates N     ISAC latent-selection candidates per row (default 4)
   --steps N          DDIM steps (default 50)

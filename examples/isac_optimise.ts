@@ -166,7 +166,8 @@ Usage: deno run -A examples/isac_optimise.ts [options]
 
 Options:
   --prompt TEXT   prompt (default "a photo of three yellow hearts")
-  --seed N        first seed (default 0); row r uses seed + r
+  --seed N        first seed (a safe integer, default 0; negative as --seed=-5); row r uses
+                  seed + r
   --rows N        seeds to compare (default 2)
   --steps N       DDIM steps (default 50)
   --guidance X    classifier-free guidance scale (default 5)
