@@ -94,7 +94,7 @@ export class HttpStatusError extends AttnkitError {
   }
 }
 
-/** Why an attempt stopped part-way; `retry` says whether another attempt may succeed. */
+/** Why an attempt stopped part-way (dropped, stalled, cut short); another attempt may resume. */
 class Interrupted extends Error {
   constructor(readonly why: string, readonly done: number, readonly total: number | undefined) {
     super(why);
