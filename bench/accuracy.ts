@@ -23,7 +23,7 @@
  *
  * @module
  */
-import { epArg, intArg, runCli } from "../lib/cli.ts";
+import { epArg, intArg, numArg as finiteArg, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import type { Group } from "../lib/shapes/scene.ts";
@@ -448,11 +448,7 @@ Writes DIR/accuracy.md, DIR/accuracy.json and DIR/accuracy_grid.png (rows: metho
 first prompt of each (setting, k); seed 0; a green bar = the fraction found).`;
 
 function numArg(name: string, v: string): number {
-  const x = Number(v);
-  if (!(Number.isFinite(x) && x > 0)) {
-    throw new AttnkitError(`--${name}`, `must be a positive number, got "${v}"`);
-  }
-  return x;
+  return finiteArg(name, v, NaN, { min: 0, minExclusive: true });
 }
 
 function listArg(name: string, v: string | undefined, dflt: readonly string[]): string[] {
@@ -540,10 +536,7 @@ async function main(): Promise<void> {
       throw new AttnkitError("--settings", `expected multi-class or multi-instance, got "${s}"`);
     }
   }
-  const guidance = Number(values.guidance ?? METHOD_DEFAULTS.guidance);
-  if (!(guidance >= 1)) {
-    throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
-  }
+  const guidance = finiteArg("guidance", values.guidance, METHOD_DEFAULTS.guidance, { min: 1 });
   const ablationForm = values["ablation-form"] ?? METHOD_DEFAULTS.ablationForm;
   if (ablationForm !== "select" && ablationForm !== "optimise") {
     throw new AttnkitError("--ablation-form", `must be select or optimise, got "${ablationForm}"`);
@@ -569,13 +562,7 @@ async function main(): Promise<void> {
   };
   const maxMinutes = values["max-minutes"] === undefined
     ? (quick ? Infinity : 27)
-    : Number(values["max-minutes"]);
-  if (!(maxMinutes > 0)) {
-    throw new AttnkitError(
-      "--max-minutes",
-      `must be a positive number, got "${values["max-minutes"]}"`,
-    );
-  }
+    : finiteArg("max-minutes", values["max-minutes"], 27, { min: 0, minExclusive: true });
   const promptSeed = intArg("prompt-seed", values["prompt-seed"], 2025);
   const outDir = values.out ?? "bench/results";
 

@@ -17,6 +17,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { intArg, runCli } from "../lib/cli.ts";
 import { mulberry32 } from "../lib/random.ts";
 import { detect, type DetectOptions, type Instance } from "../lib/shapes/detect.ts";
 import { degrade } from "../lib/shapes/detect_degrade.ts";
@@ -271,18 +272,9 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  const count = Number(values.scenes),
-    ablation = Number(values.ablation),
-    aeCount = Number(values.ae);
-  for (
-    const [k, v] of [["--scenes", count], ["--ablation", ablation], ["--ae", aeCount]] as const
-  ) {
-    if (!Number.isInteger(v) || v < 0) {
-      throw new Error(
-        `${k}: expected a non-negative integer, got ${v}`,
-      );
-    }
-  }
+  const count = intArg("scenes", values.scenes, 1200),
+    ablation = intArg("ablation", values.ablation, 300),
+    aeCount = intArg("ae", values.ae, 400);
   const held = heldOutScenes(count);
   const scenes = held.map((h) => h.scene);
   const clean = (_: Scene, __: number, rgb: Uint8Array) => rgb;
@@ -375,4 +367,4 @@ ${scoreTable(conds.filter((c) => !c.name.includes("ablation") && !c.name.include
   console.log(md);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

@@ -19,6 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import process from "node:process";
+import { checkEp, intArg, runCli } from "../lib/cli.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import { accumulateMapsBackward } from "../lib/attention/accumulate_backward.ts";
 import { isacSpecFor } from "../lib/control/isac_spec.ts";
@@ -295,23 +296,24 @@ async function main(): Promise<void> {
       eps: { type: "string" },
     },
   });
-  const repeats = Number(values.repeats ?? "5");
+  const repeats = intArg("repeats", values.repeats, 5, 1);
+  const steps = intArg("steps", values.steps, 20, 1);
   if (values.probe) {
-    const ep = (values.ep ?? "wasm") as ExecutionProvider;
-    console.log(JSON.stringify(await probe(Number(values.probe), repeats, ep, values.weights)));
+    const ep = checkEp(values.ep ?? "wasm") as ExecutionProvider;
+    const batch = intArg("probe", values.probe, 1, 1);
+    console.log(JSON.stringify(await probe(batch, repeats, ep, values.weights)));
     return;
   }
   const fastest = await fastestCpuProvider();
   // Probes and end-to-end runs for each EP.
-  const eps = (values.eps ?? (fastest === "node" ? "wasm,node" : "wasm")).split(
-    ",",
-  ) as ExecutionProvider[];
+  const eps = (values.eps ?? (fastest === "node" ? "wasm,node" : "wasm")).split(",")
+    .map((e) => checkEp(e.trim()) as ExecutionProvider);
   const probes: Probe[] = [];
   for (const ep of eps) {
     for (const batch of [1, 2]) probes.push(await runProbe(batch, repeats, ep, values.weights));
   }
   const e2e = [];
-  for (const ep of eps) e2e.push(await endToEnd(Number(values.steps ?? "20"), ep, values.weights));
+  for (const ep of eps) e2e.push(await endToEnd(steps, ep, values.weights));
   const md = table(probes, e2e);
   const dir = new URL("./results/", import.meta.url);
   await Deno.mkdir(dir, { recursive: true });
@@ -323,4 +325,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

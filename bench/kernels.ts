@@ -22,6 +22,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { runCli } from "../lib/cli.ts";
 import { accumulateMapsGpu } from "../kernels/accumulate_maps.ts";
 import { adapterReport, getDevice } from "../kernels/backend.ts";
 import { binariseColumnsGpu } from "../kernels/binarise_columns.ts";
@@ -384,4 +385,4 @@ async function main(): Promise<void> {
   console.log(md);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) await runCli(main);

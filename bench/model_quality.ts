@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { epArg, intArg, runCli } from "../lib/cli.ts";
+import { epArg, intArg, numArg, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { AttnkitError } from "../lib/errors.ts";
 import { mulberry32, shuffled } from "../lib/random.ts";
@@ -238,10 +238,7 @@ async function main(): Promise<void> {
     (_, j) => 100 * j,
   );
   const steps = intArg("steps", values.steps, quick ? 10 : 25, 1);
-  const guidance = Number(values.guidance ?? "5");
-  if (!(guidance >= 1)) {
-    throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
-  }
+  const guidance = numArg("guidance", values.guidance, 5, { min: 1 });
   const perSetting = intArg("per-setting", values["per-setting"], quick ? 1 : 5, 1);
   const singlesLimit = values.singles === undefined
     ? (quick ? 12 : undefined)

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { epArg, intArg, prepareOutput, runCli } from "../lib/cli.ts";
+import { epArg, intArg, numArg, prepareOutput, runCli } from "../lib/cli.ts";
 import { parseArgs } from "node:util";
 import { loadShapesModel } from "../lib/models/shapes.ts";
 import { selectLatent, type Snapshot } from "../lib/control/select_latent.ts";
@@ -25,7 +25,8 @@ Usage: deno run -A examples/isac.ts [options]
 
 Options:
   --prompt TEXT      prompt (default "a photo of three yellow hearts")
-  --seed N           first seed (integer, default 0); row r uses seeds seed + r·candidates …
+  --seed N           first seed (a safe integer, default 0; negative as --seed=-5); row r
+                     uses seeds seed + r·candidates …
   --rows N           how many seeds to compare (default 3)
   --candidates N     ISAC latent-selection candidates per row (default 4)
   --steps N          DDIM steps (default 50)
@@ -65,14 +66,12 @@ async function main(): Promise<void> {
     return;
   }
   const prompt = values.prompt ?? "a photo of three yellow hearts";
-  const seed = intArg("seed", values.seed, 0);
+  const seed = intArg("seed", values.seed, 0, Number.MIN_SAFE_INTEGER);
   const rows = intArg("rows", values.rows, 3, 1);
   const candidates = intArg("candidates", values.candidates, 4, 2);
   const steps = intArg("steps", values.steps, 50, 1);
-  const guidance = Number(values.guidance ?? "5");
-  if (!(guidance >= 1)) {
-    throw new AttnkitError("--guidance", `must be a number ≥ 1, got "${values.guidance}"`);
-  }
+  const guidance = numArg("guidance", values.guidance, 5, { min: 1 });
+  const eta = numArg("eta", values.eta, 0.01, { min: 0 });
   const method = values.method ?? "select";
   if (method !== "select" && method !== "optimise") {
     throw new AttnkitError("--method", `must be "select" or "optimise", got "${method}"`);
@@ -82,10 +81,6 @@ async function main(): Promise<void> {
   const ep = await epArg(values.ep);
   if (method === "optimise") {
     const { runOptimise } = await import("./isac_optimise.ts");
-    const eta = Number(values.eta ?? "0.01");
-    if (!(Number.isFinite(eta) && eta >= 0)) {
-      throw new AttnkitError("--eta", `must be a number ≥ 0, got "${values.eta}"`);
-    }
     await runOptimise({
       prompt,
       seed,

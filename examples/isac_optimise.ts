@@ -18,7 +18,7 @@ import { drawText } from "../lib/viz/text.ts";
 import { tileGrid } from "../lib/shapes/grid.ts";
 import { encodePng } from "../lib/png.ts";
 import type { ExecutionProvider } from "../lib/onnx/ort.ts";
-import { epArg, prepareOutput, runCli } from "../lib/cli.ts";
+import { epArg, intArg, numArg, prepareOutput, runCli } from "../lib/cli.ts";
 import { isacLoss } from "../lib/isac/loss.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import type { DiffusionModel } from "../lib/runtime/model.ts";
@@ -171,7 +171,8 @@ Usage: deno run -A examples/isac_optimise.ts [options]
 
 Options:
   --prompt TEXT   prompt (default "a photo of three yellow hearts")
-  --seed N        first seed (default 0); row r uses seed + r
+  --seed N        first seed (a safe integer, default 0; negative as --seed=-5); row r uses
+                  seed + r
   --rows N        seeds to compare (default 2)
   --steps N       DDIM steps (default 50)
   --guidance X    classifier-free guidance scale (default 5)
@@ -201,26 +202,21 @@ async function main(): Promise<void> {
     if (values.help) {
       console.log(HELP);
     } else {
-      const num = (
-        name: string,
-        v: string | undefined,
-        dflt: number,
-        ok: (n: number) => boolean,
-      ) => {
-        const n = v === undefined ? dflt : Number(v);
-        if (!ok(n)) throw new AttnkitError(`--${name}`, `invalid value "${v}"`);
-        return n;
-      };
-      const ep = await epArg(values.ep);
+      const seed = intArg("seed", values.seed, 0, Number.MIN_SAFE_INTEGER);
+      const rows = intArg("rows", values.rows, 2, 1);
+      const steps = intArg("steps", values.steps, 50, 1);
+      const guidance = numArg("guidance", values.guidance, 5, { min: 1 });
+      const eta = numArg("eta", values.eta, 0.01, { min: 0 });
       const out = values.out ?? "out/isac_optimise.png";
       await prepareOutput(out);
+      const ep = await epArg(values.ep);
       await runOptimise({
         prompt: values.prompt ?? "a photo of three yellow hearts",
-        seed: num("seed", values.seed, 0, Number.isInteger),
-        rows: num("rows", values.rows, 2, (n) => Number.isInteger(n) && n >= 1),
-        steps: num("steps", values.steps, 50, (n) => Number.isInteger(n) && n >= 1),
-        guidance: num("guidance", values.guidance, 5, (n) => n >= 1),
-        eta: num("eta", values.eta, 0.01, (n) => Number.isFinite(n) && n >= 0),
+        seed,
+        rows,
+        steps,
+        guidance,
+        eta,
         ep,
         out,
         weights: values.weights,

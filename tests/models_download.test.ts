@@ -74,7 +74,10 @@ Deno.test("download: fetchToCache against a local server", async (t) => {
         });
         assert.equal(path, cachePathFor(url, cacheDir));
         assert.deepEqual(await Deno.readFile(path), original);
-        assert.equal((await Deno.readTextFile(path + DIGEST_SUFFIX)).trim(), sha(original));
+        assert.equal(
+          JSON.parse(await Deno.readTextFile(path + DIGEST_SUFFIX)).sha256,
+          sha(original),
+        );
         assert.equal(await exists(path + PART_SUFFIX), false);
         assert.ok(seen.length >= 3, "progress in several steps");
         assert.deepEqual(seen.at(-1), [original.length, original.length]);
@@ -131,25 +134,49 @@ Deno.test("download: fetchToCache against a local server", async (t) => {
     await withServer(HF_TINY, async (server, cacheDir) => {
       const url = server.url + FILE;
       const final = cachePathFor(url, cacheDir);
-      await Deno.mkdir(join(final, ".."), { recursive: true });
+      server.faults.drop = { [FILE]: 8192 };
+      await assert.rejects(fetchToCache(url, { cacheDir, retries: 0 }), /is kept/);
+      server.faults.drop = undefined;
       // A part whose bytes are wrong: appending to it would corrupt the file.
-      await Deno.writeFile(final + PART_SUFFIX, new Uint8Array(5000).fill(7));
+      const partLen = (await Deno.stat(final + PART_SUFFIX)).size;
+      await Deno.writeFile(final + PART_SUFFIX, new Uint8Array(partLen).fill(7));
       server.faults.ignoreRange = true;
       const path = await fetchToCache(url, { cacheDir, sha256: sha(original) });
       assert.deepEqual(await Deno.readFile(path), original);
-      assert.deepEqual(server.requests.map((r) => [r.range, r.status]), [["bytes=5000-", 200]]);
+      assert.deepEqual(server.requests.map((r) => [r.range, r.status]), [
+        [null, 200],
+        [`bytes=${partLen}-`, 200],
+      ]);
     });
   });
+
+  await t.step(
+    "a part without a validator record is not resumed (restarts from zero)",
+    async () => {
+      await withServer(HF_TINY, async (server, cacheDir) => {
+        const url = server.url + FILE;
+        const final = cachePathFor(url, cacheDir);
+        await Deno.mkdir(join(final, ".."), { recursive: true });
+        await Deno.writeFile(final + PART_SUFFIX, new Uint8Array(5000).fill(7));
+        const path = await fetchToCache(url, { cacheDir, sha256: sha(original) });
+        assert.deepEqual(await Deno.readFile(path), original);
+        assert.deepEqual(server.requests.map((r) => [r.range, r.status]), [[null, 200]]);
+        assert.equal(await exists(final + PART_SUFFIX), false);
+      });
+    },
+  );
 
   await t.step("a complete part (416 on resume) is finished without re-downloading", async () => {
     await withServer(HF_TINY, async (server, cacheDir) => {
       const url = server.url + FILE;
       const final = cachePathFor(url, cacheDir);
-      await Deno.mkdir(join(final, ".."), { recursive: true });
-      await Deno.writeFile(final + PART_SUFFIX, original);
+      server.faults.drop = { [FILE]: 4096 };
+      await assert.rejects(fetchToCache(url, { cacheDir, retries: 0 }), /is kept/);
+      server.faults.drop = undefined;
+      await Deno.writeFile(final + PART_SUFFIX, original); // as if the rest had arrived
       const path = await fetchToCache(url, { cacheDir, sha256: sha(original) });
       assert.deepEqual(await Deno.readFile(path), original);
-      assert.deepEqual(server.requests.map((r) => r.status), [416]);
+      assert.deepEqual(server.requests.map((r) => r.status), [200, 416]);
     });
   });
 

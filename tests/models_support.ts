@@ -1,10 +1,12 @@
 /**
  * A file server for the model-loading tests: `Deno.serve` on 127.0.0.1 with a random port,
- * serving a directory with Range support, a request log, and fault modes (drop the connection
+ * serving a directory with Range support (a strong ETag of the served bytes, If-Range honoured),
+ * a request log, and fault modes (drop the connection
  * part-way through a file, serve a corrupted file, ignore Range, answer 404).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 
 /** Fault modes, changeable between requests. */
@@ -19,6 +21,8 @@ export interface ServerFaults {
   missing?: Set<string>;
   /** Ignore Range headers (answer 200 with the whole file). */
   ignoreRange?: boolean;
+  /** Send no ETag (a part can then not be resumed). */
+  noValidators?: boolean;
 }
 
 /** One logged request. */
@@ -90,14 +94,17 @@ export function serveDirectory(dir: string): FixtureServer {
     let start = 0;
     let status = 200;
     const headers = new Headers({ "accept-ranges": "bytes" });
+    const etag = `"${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}"`;
+    if (!faults.noValidators) headers.set("etag", etag);
+    const ifRange = req.headers.get("if-range");
     const m = range?.match(/^bytes=(\d+)-(\d*)$/);
-    if (m && !faults.ignoreRange) {
+    if (m && !faults.ignoreRange && (ifRange === null || ifRange === etag)) {
       start = Number(m[1]);
       if (start >= bytes.length) {
         log(416);
         return new Response(null, {
           status: 416,
-          headers: { "content-range": `bytes */${bytes.length}` },
+          headers: { "content-range": `bytes */${bytes.length}`, etag },
         });
       }
       const end = m[2] ? Math.min(Number(m[2]), bytes.length - 1) : bytes.length - 1;

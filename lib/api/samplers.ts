@@ -54,3 +54,4 @@ export { flowMatchSampler, flowMatchStochasticStep } from "../samplers/flow_matc
 export { rescaleZeroTerminalSnr } from "../samplers/schedule.ts";
 export { lcm, type LcmSchedule, lcmTimesteps } from "../samplers/lcm.ts";
 export type { LcmSpec } from "../samplers/scheduler_config.ts";
+export { checkSeed, gaussian, mulberry32, type Rng, seededRng, splitmix64 } from "../random.ts";

@@ -208,9 +208,9 @@ export async function selectStep(
   for (const c of opts.candidates) expectStepIndex(c, ts.length);
   check(Array.isArray(opts.prompts) && opts.prompts.length > 0, "prompts", "expected a prompt");
   check(
-    Array.isArray(opts.seeds) && opts.seeds.length > 0 && opts.seeds.every(Number.isInteger),
+    Array.isArray(opts.seeds) && opts.seeds.length > 0 && opts.seeds.every(Number.isSafeInteger),
     "seeds",
-    "expected at least one integer seed",
+    "expected at least one seed, each a safe integer",
   );
   check(typeof opts.score === "function", "score", "expected a function (image, prompt) → number");
   const {

@@ -1,6 +1,6 @@
 /**
  * K-means for ISAC's instance clustering (Section 5.1): k-means++ seeding, then Lloyd iterations
- * until the assignment stops changing. Everything random comes from one `mulberry32(seed)`
+ * until the assignment stops changing. Everything random comes from one `seededRng(seed)`
  * generator (lib/random.ts), and ties are broken by fixed rules (a point keeps its current
  * cluster when another is equally near, otherwise the lowest index wins), so a seed fixes the
  * result.
@@ -16,13 +16,13 @@
  * @module
  */
 import { check } from "../errors.ts";
-import { mulberry32 } from "../random.ts";
+import { checkSeed, seededRng } from "../random.ts";
 import { expectFinite, expectShape, tensor } from "../tensor.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** Options of {@link kmeans}. */
 export interface KMeansOptions {
-  /** Seed of the mulberry32 generator used for k-means++ seeding (default 0). */
+  /** Seed (a safe integer) of the generator used for k-means++ seeding (default 0). */
   seed?: number;
   /** Most Lloyd iterations (default 100). */
   maxIter?: number;
@@ -57,7 +57,7 @@ export function checkKmeansArgs(
   );
   const seed = opts.seed ?? 0;
   const maxIter = opts.maxIter ?? 100;
-  check(Number.isFinite(seed), "opts.seed", `expected a finite number, got ${seed}`);
+  checkSeed(seed, "opts.seed");
   check(
     Number.isInteger(maxIter) && maxIter >= 1,
     "opts.maxIter",
@@ -129,7 +129,7 @@ export function seedCentres(
   k: number,
   seed: number,
 ): Float64Array {
-  const rng = mulberry32(seed);
+  const rng = seededRng(seed, "seed");
   const cent = new Float64Array(k * dim);
   const chosen = new Uint8Array(n);
   const near = new Float64Array(n).fill(Infinity);

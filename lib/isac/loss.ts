@@ -146,6 +146,12 @@ function checkInputs(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeights):
     "weights",
     () => `expected finite { ins, cls }, got ${JSON.stringify(weights)}`,
   );
+  const cw = spec.coordWeight ?? 1;
+  check(
+    Number.isFinite(cw) && cw >= 0,
+    "spec.coordWeight",
+    () => `expected a finite number ≥ 0, got ${cw}`,
+  );
   const n = counts.reduce((a, b) => a + b, 0);
   return { hw, l, k, n, signs, metric };
 }

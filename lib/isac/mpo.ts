@@ -5,11 +5,14 @@
  * @module
  */
 import { check } from "../errors.ts";
+import { expectFiniteValues } from "../finite.ts";
 
 /** `max_p a[p] · b[p]` and the first pixel attaining it (Eq. 7). */
 export function mpo(a: ArrayLike<number>, b: ArrayLike<number>): { value: number; pixel: number } {
   check(a.length > 0, "a", "expected a non-empty mask");
   check(b.length === a.length, "b", () => `expected ${a.length} values like a, got ${b.length}`);
+  expectFiniteValues(a, "a");
+  expectFiniteValues(b, "b");
   let pixel = 0;
   let value = a[0] * b[0];
   for (let p = 1; p < a.length; p++) {

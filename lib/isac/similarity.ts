@@ -11,6 +11,7 @@
  * @module
  */
 import { check } from "../errors.ts";
+import { expectFiniteValues } from "../finite.ts";
 import { mpo } from "./mpo.ts";
 
 /** The name of a pair similarity. */
@@ -46,6 +47,8 @@ function checkArgs(metric: SimilarityMetric, a: ArrayLike<number>, b: ArrayLike<
   );
   check(a.length > 0, "a", "expected a non-empty mask");
   check(b.length === a.length, "b", () => `expected ${a.length} values like a, got ${b.length}`);
+  expectFiniteValues(a, "a");
+  expectFiniteValues(b, "b");
 }
 
 /** The `metric` similarity of masks `a` and `b`. */

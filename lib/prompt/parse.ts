@@ -15,15 +15,32 @@
  *   attributes; place words ("the left", "the background") are not targets. A phrase followed by "of" ("a photo of …", "a group of …") frames the prompt and
  *   is not a target. A bare singular ("sunset") is not countable and is skipped.
  *
- * Counts: one..ten, digits, "a"/"an" = 1; a bare plural counts 2 and a bare singular 1, with
- * `counted` false. The same class written twice gives two targets.
+ * Counts: number words zero..twenty, the tens and their compounds ("twenty-one"), digits,
+ * "a"/"an" = 1; a bare plural counts 2 and a bare singular 1, with `counted` false. A count of
+ * zero ("zero cats", "no dogs", "0 birds") is an error on every path: an image cannot show zero
+ * instances of a class, and dropping the phrase silently would change what was asked for (put
+ * unwanted things in a negative prompt instead). Counts above {@link MAX_COUNT} are refused.
+ * Only words with a letter can be classes: digits, punctuation and symbols never are, and a
+ * symbol ends a noun phrase. The same class written twice gives two targets. The same rules hold
+ * in all three modes, so SD 1.5 (heuristic) and the embedded shapes model (vocabulary) agree.
  *
  * @module
  */
 import { AttnkitError, check } from "../errors.ts";
 import { isPlural, pluralOf, singularOf } from "./plural.ts";
 import type { CharSpan, ParseOptions, PromptTarget, TargetSpec } from "./types.ts";
-import { countOf, DETERMINERS, lexWords, NON_TARGETS, PHRASE_ENDS, type Word } from "./words.ts";
+import {
+  countOf,
+  DETERMINERS,
+  isClassWord,
+  isNonWord,
+  joinCountWords,
+  lexWords,
+  MAX_COUNT,
+  NON_TARGETS,
+  PHRASE_ENDS,
+  type Word,
+} from "./words.ts";
 
 function span(prompt: string, start: number, end: number): CharSpan {
   return { text: prompt.slice(start, end), start, end };
@@ -33,12 +50,36 @@ function isOpener(w: string): boolean {
   return countOf(w) !== undefined || DETERMINERS.has(w);
 }
 
-/** Count and whether it is certain, from the opening word (if any) and the noun's number. */
+function endsPhrase(w: string): boolean {
+  return PHRASE_ENDS.has(w) || isNonWord(w);
+}
+
+/**
+ * Count and whether it is certain, from the opening word (if any) and the noun's number; a zero
+ * or too large count is an error quoting the phrase.
+ */
 function countFrom(
-  opener: string | undefined,
+  prompt: string,
+  opener: Word | undefined,
+  nounEnd: number,
   plural: boolean,
 ): { count: number; counted: boolean } {
-  const n = opener === undefined ? undefined : countOf(opener);
+  const n = opener === undefined ? undefined : countOf(opener.text);
+  if (n === 0) {
+    const phrase = prompt.slice(opener!.start, nounEnd);
+    throw new AttnkitError(
+      "prompt",
+      `"${phrase}" asks for a count of zero, which cannot be generated; remove it from ` +
+        `"${prompt}" (describe unwanted things in a negative prompt instead)`,
+    );
+  }
+  if (n !== undefined && !(Number.isSafeInteger(n) && n <= MAX_COUNT)) {
+    throw new AttnkitError(
+      "prompt",
+      `"${prompt.slice(opener!.start, nounEnd)}" asks for ${opener!.text} instances; at most ` +
+        `${MAX_COUNT} of a class can be generated`,
+    );
+  }
   if (n !== undefined) return { count: n, counted: true };
   return { count: plural ? 2 : 1, counted: opener !== undefined && !plural };
 }
@@ -47,14 +88,14 @@ function target(
   prompt: string,
   words: readonly Word[],
   noun: { from: number; to: number; lemma: string; plural: boolean },
-  opener: string | undefined,
+  opener: Word | undefined,
   modifiers: readonly Word[],
   attributes: ReadonlySet<string> | undefined,
 ): PromptTarget {
   const attrs = modifiers.filter((m) => attributes === undefined || attributes.has(m.text));
   return {
     word: noun.lemma,
-    ...countFrom(opener, noun.plural),
+    ...countFrom(prompt, opener, words[noun.to - 1].end, noun.plural),
     attributes: attrs.map((a) => a.text),
     noun: span(prompt, words[noun.from].start, words[noun.to - 1].end),
     attributeSpans: attrs.map((a) => span(prompt, a.start, a.end)),
@@ -72,7 +113,7 @@ function parseHeuristic(
   while (i < words.length) {
     const w = words[i].text;
     const opener = isOpener(w);
-    const bare = !opener && !PHRASE_ENDS.has(w) && (i === 0 || PHRASE_ENDS.has(words[i - 1].text));
+    const bare = !opener && !endsPhrase(w) && (i === 0 || endsPhrase(words[i - 1].text));
     if (!opener && !bare) {
       i++;
       continue;
@@ -80,18 +121,18 @@ function parseHeuristic(
     const from = opener ? i + 1 : i;
     let to = from;
     while (
-      to < words.length && !PHRASE_ENDS.has(words[to].text) && !isOpener(words[to].text)
+      to < words.length && !endsPhrase(words[to].text) && !isOpener(words[to].text)
     ) to++;
     const framing = words[to]?.text === "of";
     if (to > from && !framing) {
       const head = words[to - 1].text;
       const plural = isPlural(head);
-      if ((opener || plural) && !NON_TARGETS.has(head)) {
+      if ((opener || plural) && !NON_TARGETS.has(head) && isClassWord(head)) {
         out.push(target(
           prompt,
           words,
           { from: to - 1, to, lemma: singularOf(head), plural },
-          opener ? w : undefined,
+          opener ? words[i] : undefined,
           words.slice(from, to - 1),
           attributes,
         ));
@@ -137,9 +178,9 @@ function parseKnown(
     }
     let k = i - 1;
     while (
-      k >= previousEnd && !isOpener(words[k].text) && !PHRASE_ENDS.has(words[k].text)
+      k >= previousEnd && !isOpener(words[k].text) && !endsPhrase(words[k].text)
     ) k--;
-    const opener = k >= previousEnd && isOpener(words[k].text) ? words[k].text : undefined;
+    const opener = k >= previousEnd && isOpener(words[k].text) ? words[k] : undefined;
     out.push(target(
       prompt,
       words,
@@ -218,7 +259,7 @@ function parseNamed(
 /** The counted class nouns of a prompt, with their attributes; see the module doc for the rules. */
 export function parsePrompt(prompt: string, opts: ParseOptions = {}): PromptTarget[] {
   check(typeof prompt === "string", "prompt", `expected a string, got ${typeof prompt}`);
-  const words = lexWords(prompt);
+  const words = joinCountWords(lexWords(prompt), prompt);
   const attributes = opts.attributes === undefined
     ? undefined
     : new Set(opts.attributes.map((a) => a.toLowerCase()));

@@ -7,7 +7,7 @@
  * @module
  */
 import { check } from "../errors.ts";
-import { gaussian, mulberry32 } from "../random.ts";
+import { checkSeed, gaussian, seededRng, splitmix64 } from "../random.ts";
 import { expectFinite, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap } from "../attention/types.ts";
 import type { Sampler } from "../samplers/sampler.ts";
@@ -55,7 +55,7 @@ export interface AdjustEvent {
 
 /** Options of {@link sampleLatents}. */
 export interface SampleOptions {
-  /** Integer seed; candidate i uses seed + i. */
+  /** Seed, a safe integer; candidate i uses seed + i (see {@link seededRng} for the mixing). */
   seed: number;
   /** Number of candidates run together (default 1). */
   candidates?: number;
@@ -84,18 +84,34 @@ export interface SampleOptions {
   latents?: Tensor;
 }
 
-/** Initial latents for candidates seed, seed + 1, …: N(0, 1) × the sampler's σ. */
+/**
+ * Initial latents for candidates seed, seed + 1, …: N(0, 1) × the sampler's σ. Each candidate's
+ * stream is {@link seededRng}(seed + i), so candidate i of seed s equals candidate 0 of seed s + i
+ * (a chosen candidate can be re-run alone) and the candidates of one call are distinct. `seed`
+ * and `seed + candidates − 1` must be safe integers (else an AttnkitError naming `seed`).
+ */
 export function initialLatents(
   shape: readonly [number, number, number],
   seed: number,
   candidates: number,
   sigma = 1,
 ): Tensor {
-  check(Number.isInteger(seed), "seed", `must be an integer, got ${seed}`);
+  checkSeed(seed);
+  check(
+    Number.isSafeInteger(candidates) && candidates >= 1,
+    "candidates",
+    `must be an integer ≥ 1, got ${candidates}`,
+  );
+  check(
+    seed <= Number.MAX_SAFE_INTEGER - (candidates - 1),
+    "seed",
+    `seed + candidates − 1 = ${seed} + ${candidates - 1} is beyond the safe integers`,
+  );
+  check(Number.isFinite(sigma) && sigma > 0, "sigma", `must be finite and > 0, got ${sigma}`);
   const per = shape[0] * shape[1] * shape[2];
   const data = new Float32Array(per * candidates);
   for (let i = 0; i < candidates; i++) {
-    const g = gaussian(mulberry32(seed + i), per);
+    const g = gaussian(seededRng(seed + i), per);
     for (let j = 0; j < per; j++) data[i * per + j] = g[j] * sigma;
   }
   return tensor([candidates, ...shape], data);
@@ -125,7 +141,9 @@ export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
 /**
  * The N(0, 1) noise a stochastic sampler (DDPM, ancestral Euler, DDIM η > 0) adds at step `i`:
  * candidate c draws from its own stream, seeded by seed + c and the step, so a candidate's images
- * do not depend on how many candidates run beside it.
+ * do not depend on how many candidates run beside it. The stream is SplitMix64 started at
+ * ((seed + c) · 2^20) XOR (i + 1): distinct for every (seed, candidate, step) with fewer than 2^20
+ * steps, for every safe-integer seed.
  */
 function stepNoise(
   shape: readonly number[],
@@ -136,8 +154,8 @@ function stepNoise(
   const per = shape.slice(1).reduce((a, b) => a * b, 1);
   const out = new Float32Array(per * candidates);
   for (let c = 0; c < candidates; c++) {
-    const s = (Math.imul(i + 1, 0x9e3779b9) ^ (seed + c)) >>> 0;
-    out.set(gaussian(mulberry32(s), per), c * per);
+    const start = (BigInt(seed + c) << 20n) ^ BigInt(i + 1);
+    out.set(gaussian(splitmix64(BigInt.asUintN(64, start)), per), c * per);
   }
   return out;
 }

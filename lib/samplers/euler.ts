@@ -93,6 +93,7 @@ export interface EulerCoefficients {
 
 /** The model-input scaling c_in = 1/√(σ²+1). */
 export function eulerInputScale(sigma: number): number {
+  expectIn(sigma, 0, Infinity, "sigma");
   return 1 / Math.sqrt(sigma * sigma + 1);
 }
 

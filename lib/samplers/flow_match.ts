@@ -24,6 +24,8 @@ export interface FlowMatchOptions {
 
 /** The shifted sigma s·σ / (1 + (s−1)·σ). */
 export function shiftSigma(sigma: number, shift: number): number {
+  expectIn(sigma, 0, 1, "sigma");
+  expectIn(shift, Number.MIN_VALUE, Infinity, "shift");
   return (shift * sigma) / (1 + (shift - 1) * sigma);
 }
 

@@ -4,11 +4,12 @@
  * @module
  */
 import { check } from "../errors.ts";
-import { expectIn, expectSameLength } from "./latent.ts";
+import { expectIn, expectLatent, expectSameLength } from "./latent.ts";
 
 /** Combines the unconditional and conditional model outputs with guidance `scale`. */
 export function cfg(uncond: Float32Array, cond: Float32Array, scale: number): Float32Array {
   check(uncond instanceof Float32Array, "uncond", "expected a Float32Array");
+  expectLatent(uncond, "uncond");
   expectSameLength(uncond, cond, "cond");
   expectIn(scale, -Infinity, Infinity, "scale");
   return uncond.map((u, i) => u + scale * (cond[i] - u));

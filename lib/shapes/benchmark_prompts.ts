@@ -19,7 +19,7 @@
  * @module
  */
 import { AttnkitError, check } from "../errors.ts";
-import { mulberry32, pick, shuffled } from "../random.ts";
+import { checkSeed, pick, seededRng, shuffled } from "../random.ts";
 import { captionOf } from "./caption.ts";
 import type { Group } from "./scene.ts";
 import {
@@ -63,7 +63,7 @@ export interface BenchmarkPromptOptions {
 export function benchmarkPrompts(opts: BenchmarkPromptOptions): BenchmarkPrompt[] {
   const ks = opts.ks ?? [2, 3, 4, 5];
   const settings = opts.settings ?? ["multi-class", "multi-instance"];
-  check(Number.isInteger(opts.seed), "seed", `expected an integer, got ${opts.seed}`);
+  checkSeed(opts.seed);
   check(
     Number.isInteger(opts.perSetting) && opts.perSetting >= 1,
     "perSetting",
@@ -78,7 +78,7 @@ export function benchmarkPrompts(opts: BenchmarkPromptOptions): BenchmarkPrompt[
       `expected integers in 2..${maxK}, got ${k}`,
     );
   }
-  const rng = mulberry32(opts.seed);
+  const rng = seededRng(opts.seed);
   const out: BenchmarkPrompt[] = [];
   for (const setting of settings) {
     check(

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { mulberry32 } from "../random.ts";
+import { seededRng } from "../random.ts";
 import { render } from "./render.ts";
 import { sampleExample } from "./sample.ts";
 import { SCENE_SIZE } from "./scene.ts";
@@ -18,7 +18,7 @@ import { MAX_TOKENS, VOCAB } from "./world.ts";
 /** Writes `count` examples drawn with `seed` into `dir` (created if missing). */
 export async function exportDataset(dir: string, count: number, seed: number): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const rng = mulberry32(seed);
+  const rng = seededRng(seed);
   const px = SCENE_SIZE * SCENE_SIZE * 3;
   const images = new Uint8Array(count * px);
   const tokens = new Int32Array(count * MAX_TOKENS);
