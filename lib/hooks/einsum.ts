@@ -53,23 +53,22 @@ export function parseEinsum(
   if (extra !== undefined) return `equation "${equation}" has more than one "->"`;
   const parts = lhs.split(",");
   if (/[A-Z]/.test(eq)) return `equation "${equation}" uses capital letters`;
+  // "..." stands for the same axes in every operand: one operand of known rank fixes it.
   let ellipsisRank: number | undefined;
-  const inputs: string[] = [];
   for (const [i, p] of parts.entries()) {
     if (!/^[a-z]*(\.\.\.)?[a-z]*$/.test(p)) return `cannot read operand "${p}" of "${equation}"`;
-    if (p.includes("...")) {
-      const r = ranks[i];
-      if (r === undefined) {
-        return `equation "${equation}" uses "..." on an operand of unknown rank`;
-      }
-      const n = r - (p.length - 3);
-      if (n < 0 || (ellipsisRank !== undefined && ellipsisRank !== n)) {
-        return `"..." in "${equation}" does not fit the operand ranks`;
-      }
-      ellipsisRank = n;
-      inputs.push(p.replace("...", ELLIPSIS_LETTERS.slice(0, n)));
-    } else inputs.push(p);
+    const r = ranks[i];
+    if (!p.includes("...") || r === undefined) continue;
+    const n = r - (p.length - 3);
+    if (n < 0 || (ellipsisRank !== undefined && ellipsisRank !== n)) {
+      return `"..." in "${equation}" does not fit the operand ranks`;
+    }
+    ellipsisRank = n;
   }
+  if (ellipsisRank === undefined && eq.includes("...")) {
+    return `equation "${equation}" uses "..." and no operand's rank is known`;
+  }
+  const inputs = parts.map((p) => p.replace("...", ELLIPSIS_LETTERS.slice(0, ellipsisRank ?? 0)));
   let output: string;
   if (rhs === undefined) {
     // Implicit output: every letter used exactly once, in alphabetical order (ellipsis first).

@@ -386,7 +386,14 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
   if (constantNumbers(ctx.g, q) !== undefined || constantNumbers(ctx.g, k) !== undefined) {
     return "score MatMul has a constant operand";
   }
-  const qLayout = traceLayout(ctx, q);
+  let qLayout = traceLayout(ctx, q);
+  if (!qLayout) {
+    // No reshape or recorded shape says Q's rank: a Transpose making Kᵀ does.
+    const kp = ctx.producers.get(k);
+    const perm = kp?.opType === "Transpose" ? intsAttr(kp, "perm") : undefined;
+    if (perm?.length === 3) qLayout = { layout: "(bh)nd", heads: undefined, rank: 3 };
+    else if (perm?.length === 4) qLayout = { layout: "bhnd", heads: undefined, rank: 4 };
+  }
   if (!qLayout) return `cannot tell the layout of Q ("${q}")`;
   const rank = qLayout.rank;
 

@@ -65,17 +65,18 @@ async function shareDevice(): Promise<void> {
 let nodeOrt: Promise<typeof ortModule> | undefined;
 
 function loadNodeOrt(): Promise<typeof ortModule> {
-  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule).catch(
-    (e) => {
-      nodeOrt = undefined;
-      throw new AttnkitError(
-        "executionProviders",
-        `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      );
-    },
-  );
+  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule)
+    .catch(
+      (e) => {
+        nodeOrt = undefined;
+        throw new AttnkitError(
+          "executionProviders",
+          `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
+      },
+    );
   return nodeOrt;
 }
 
