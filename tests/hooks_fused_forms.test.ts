@@ -18,6 +18,8 @@ import { tapAttention } from "../lib/hooks/tap.ts";
 import { biasAttention } from "../lib/hooks/bias.ts";
 import { requireAttention } from "../lib/hooks/report.ts";
 import { withFloat32Io } from "../lib/onnx/float_io.ts";
+import { loadDenoiser } from "../lib/runtime/denoiser.ts";
+import { tensor } from "../lib/tensor.ts";
 import { f16, pruneDead } from "./field_forms_support.ts";
 
 const B = 2, NQ = 3, NK = 4, H = 2, D = NK, C = H * D;
@@ -633,4 +635,101 @@ Deno.test("refused forms are listed as skipped with a reason, and the load-time 
       /export the denoiser without attention fusion/.test(e.message),
   );
   requireAttention(scan, "none", "unet.onnx");
+});
+
+// ---- the denoiser's load-time checks ------------------------------------------------------------
+
+const DENOISER_IO = { sample: "sample", timestep: "timestep", context: "ctx", output: "out" };
+
+/** A one-layer cross-attention "denoiser" in dtype `dt` (single head, Q·Kᵀ over the projection). */
+function tinyDenoiser(dt: number, inits: TensorProto[]): Model {
+  return model({
+    inputs: [
+      valueInfo("sample", [1, 2, 2, 2], dt),
+      valueInfo("timestep", [1]),
+      valueInfo("ctx", [1, 3, 2], dt),
+    ],
+    outputs: [valueInfo("out", [1, 2, 2, 2], dt)],
+    nodes: [
+      // Latent [1, C = 2, 2, 2] → tokens [1, 4, 2] and back.
+      node("Reshape", ["sample", "flat"], ["sf"]),
+      node("Transpose", ["sf"], ["x"], { perm: [0, 2, 1] }),
+      node("MatMul", ["x", "W"], ["q"]),
+      node("MatMul", ["ctx", "W"], ["k"]),
+      node("Transpose", ["k"], ["kt"], { perm: [0, 2, 1] }),
+      node("MatMul", ["q", "kt"], ["s"]),
+      node("Mul", ["s", "scale"], ["s2"]),
+      node("Softmax", ["s2"], ["p"], { axis: -1 }),
+      node("MatMul", ["p", "ctx"], ["o"]),
+      node("Add", ["o", "x"], ["y"]),
+      node("Transpose", ["y"], ["yt"], { perm: [0, 2, 1] }),
+      node("Reshape", ["yt", "latent"], ["out"]),
+    ],
+    initializers: [
+      ...inits,
+      initializer("flat", [3], BigInt64Array.from([1n, 2n, 4n])),
+      initializer("latent", [4], BigInt64Array.from([1n, 2n, 2n, 2n])),
+    ],
+  });
+}
+
+Deno.test("loadDenoiser: float16 model fed and read as float32; single-head layer found without { heads }", async () => {
+  const m = tinyDenoiser(DataType.FLOAT16, [
+    f16("W", [2, 2], [1, 0, 0, 1]),
+    f16("scale", [], [Math.SQRT1_2]),
+  ]);
+  const d = await loadDenoiser(encodeModel(m), DENOISER_IO, { source: "fp16.onnx" });
+  try {
+    const x = [1, 0, 0, 1, 1, 1, 0, 0], c = [1, 0, 0, 1, 1, 1];
+    // Channel-major latent [1, 2, 2, 2] whose tokens are x.
+    const latent = new Array<number>(8);
+    for (let i = 0; i < 4; i++) for (let ch = 0; ch < 2; ch++) latent[ch * 4 + i] = x[2 * i + ch];
+    const r = await d.run(tensor([1, 2, 2, 2], latent), 1, tensor([1, 3, 2], c), true);
+    assert.equal(r.taps![0].length, 1);
+    // The tap folds the model's float16 scale (0.70703 ≈ 1/√2) into q; x up to that.
+    close(r.taps![0][0].q.data, Float32Array.from(x), 2e-4, "q");
+    // out = softmax(x·cᵀ/√2)·c + x, in float32 here.
+    const want = new Float32Array(8);
+    for (let i = 0; i < 4; i++) {
+      const row = [0, 1, 2].map((j) =>
+        (x[2 * i] * c[2 * j] + x[2 * i + 1] * c[2 * j + 1]) * Math.SQRT1_2
+      );
+      const z = row.reduce((a, v) => a + Math.exp(v), 0);
+      for (let ch = 0; ch < 2; ch++) {
+        want[ch * 4 + i] = x[2 * i + ch] +
+          row.reduce((a, v, j) => a + (Math.exp(v) / z) * c[2 * j + ch], 0);
+      }
+    }
+    close(r.out.data, want, 3e-3, "float16 denoiser output");
+  } finally {
+    await d.release();
+  }
+});
+
+Deno.test("loadDenoiser: a bfloat16 model is refused with the reason (no CPU bfloat16 kernels)", async () => {
+  const bf = (name: string, dims: number[], v: number[]): TensorProto => {
+    const bits = new Uint32Array(new Float32Array(v).buffer);
+    return {
+      name,
+      dims,
+      dataType: 16,
+      rawData: new Uint8Array(Uint16Array.from(bits, (b) => b >>> 16).buffer),
+    };
+  };
+  const m = tinyDenoiser(16, [bf("W", [2, 2], [1, 0, 0, 1]), bf("scale", [], [Math.SQRT1_2])]);
+  // The hooks read bfloat16 constants and build the taps; only onnxruntime's kernels are missing.
+  assert.equal(findAttention(m).length, 1);
+  await assert.rejects(
+    () => loadDenoiser(encodeModel(m), DENOISER_IO, { source: "bf16.onnx" }),
+    /^AttnkitError: bf16\.onnx: a bfloat16 denoiser cannot run on wasm: .*Convert the model to float16 or float32/s,
+  );
+});
+
+Deno.test("loadDenoiser: a fused mask the Q/K taps cannot carry is refused at load", async () => {
+  const m = mhaLayer(["q", "k", "v", "", "m"], [valueInfo("m", [B, NK], DataType.INT32)]);
+  const io = { sample: "q", timestep: "t", context: "k", output: "out" };
+  await assert.rejects(
+    () => loadDenoiser(encodeModel(m), io, { source: "masked.onnx" }),
+    /masked\.onnx: attention layer\(s\) #0 apply a mask inside a fused op/,
+  );
 });

@@ -291,6 +291,22 @@ function reachesMatMul(ctx: Ctx, t: string): boolean {
   return false;
 }
 
+/** True when `t` is a linear projection x·W (+ bias, scale, cast) with no reshape on the way. */
+function projectedDirectly(ctx: Ctx, t: string): boolean {
+  for (let guard = 0; guard < 8; guard++) {
+    const p = ctx.producers.get(t);
+    if (!p || (p.domain ?? "") !== "") return false;
+    if (p.opType === "MatMul" || p.opType === "Gemm") {
+      return isShapeDerived(ctx, p.input[1]) && !isShapeDerived(ctx, p.input[0]);
+    }
+    if (!["Add", "Mul", "Div", "Cast", "Identity"].includes(p.opType)) return false;
+    const data = p.input.filter((i) => !isShapeDerived(ctx, i));
+    if (data.length !== 1) return false;
+    t = data[0];
+  }
+  return false;
+}
+
 /** Works out the layout (and head count) of a Q or K tensor from the reshapes that made it. */
 function traceLayout(ctx: Ctx, t: string): LayoutGuess | undefined {
   const p = ctx.producers.get(t);
@@ -410,7 +426,9 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
 
   if (axis !== -1 && axis !== rank - 1) return `Softmax axis ${axis} is not the last axis`;
 
-  const heads = qLayout.heads ?? kLayout?.heads ?? opts.heads;
+  // Scores over a whole projection x·W (no head split anywhere) are single-head attention.
+  const single = qLayout.rank === 3 && projectedDirectly(ctx, q) ? 1 : undefined;
+  const heads = qLayout.heads ?? kLayout?.heads ?? opts.heads ?? single;
   return {
     form: "matmul",
     q,
@@ -655,10 +673,8 @@ function scoresOfTwoTensors(ctx: Ctx, sm: NodeProto): boolean {
     const p = ctx.producers.get(t);
     if (!p) return false;
     if (isOp(p, "MatMul") || isOp(p, "Einsum")) {
-      return p.input.length === 2 &&
-        p.input.every((i) =>
-          constantNumbers(ctx.g, i) === undefined && !ctx.g.initializer.some((x) => x.name === i)
-        );
+      // Weights (even cast or reshaped at run time) make it a classifier, not attention.
+      return p.input.length === 2 && p.input.every((i) => !isShapeDerived(ctx, i));
     }
     if (p.opType !== "Reshape" && p.opType !== "Add") return false;
     t = p.input[0];

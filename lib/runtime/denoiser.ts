@@ -112,6 +112,33 @@ export function layerSize(n: number, hw: readonly [number, number]): [number, nu
   return [h, w];
 }
 
+/** onnx.TensorProto.DataType.BFLOAT16. */
+const BFLOAT16 = 16;
+
+/**
+ * The error to raise when a session fails: for a bfloat16 model, one that says why (onnxruntime's
+ * CPU kernels, wasm and node, have no bfloat16 MatMul/Cast) and what to do; else `e` itself.
+ */
+function bfloat16Refusal(
+  graph: Model,
+  source: string,
+  eps: readonly string[] | undefined,
+  e: unknown,
+): unknown {
+  const g = graph.graph;
+  const bf16 = g.initializer.some((t) => t.dataType === BFLOAT16) ||
+    g.input.some((v) => v.type?.tensorType?.elemType === BFLOAT16);
+  if (!bf16) return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return new AttnkitError(
+    source,
+    `a bfloat16 denoiser cannot run on ${(eps ?? ["wasm"]).join(", ")}: onnxruntime's CPU ` +
+      "kernels have no bfloat16 MatMul/Cast. Convert the model to float16 or float32 " +
+      "(onnxruntime.transformers.float16 / onnx numpy_helper), or use an execution provider " +
+      `with bfloat16 kernels. (onnxruntime said: ${why})`,
+  );
+}
+
 /** Options of {@link loadDenoiser} beyond the session's. */
 export interface LoadDenoiserOptions extends CreateSessionOptions {
   /** File name used in messages (default "unet.onnx"). */
@@ -160,7 +187,10 @@ export async function loadDenoiser(
   const edges = [io.sample, io.timestep, io.context];
   const main = withFloat32Io(tapped.model, edges, [io.output]);
   const outName = main.outputs[io.output] ?? io.output;
-  const session: Session = await createSession(encodeModel(main.model), { ...opts, source });
+  const session: Session = await createSession(encodeModel(main.model), { ...opts, source })
+    .catch((e) => {
+      throw bfloat16Refusal(graph, source, opts.executionProviders, e);
+    });
   const tapNames = tapped.taps.flatMap((
     t,
   ) => [t.q!, t.k!, ...(t.scaleOutput ? [t.scaleOutput] : [])]);
