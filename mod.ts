@@ -207,3 +207,16 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 12: attention forms ---
+export type { AttentionMasks, FusedQk } from "./lib/hooks/find.ts";
+export { type AttentionNeed, describeAttention, requireAttention } from "./lib/hooks/report.ts";
+export { type Float32Io, withFloat32Io } from "./lib/onnx/float_io.ts";
+export { elemTypes } from "./lib/onnx/elem_type.ts";
+export {
+  type EinsumEquation,
+  type EinsumScores,
+  einsumScores,
+  parseEinsum,
+} from "./lib/hooks/einsum.ts";
+export type { LoadDenoiserOptions } from "./lib/runtime/denoiser.ts";

@@ -708,8 +708,17 @@ function inputDependencies(g: GraphProto, order: NodeProto[]): Map<string, Set<s
 }
 
 /**
- * Every attention core of a model in graph order, plus attention-like nodes that could not be
- * used (packed or causal fused ops, com.microsoft Attention with stacked QKV weights, …).
+ * Every attention core of a model in graph order, plus every attention-like node that could not
+ * be used, with the reason (causal or KV-cache fused ops, GroupQueryAttention, token-packed
+ * attention, Einsum equations that are not Q·Kᵀ, a Softmax over Q·Kᵀ not applied to V, …).
+ * Nothing attention-like is dropped silently: a Softmax is ignored only when its scores come
+ * from a product with a weight (a classifier head).
+ *
+ * @example
+ * ```ts
+ * const { cores, skipped } = scanAttention(model);
+ * for (const s of skipped) console.log(s.node.opType, s.reason);
+ * ```
  */
 export function scanAttention(
   model: Model,
@@ -775,7 +784,15 @@ export function scanAttention(
   return { cores, skipped };
 }
 
-/** Every attention core of a model, in graph order (see {@link scanAttention}). */
+/**
+ * Every attention core of a model, in graph order (see {@link scanAttention}, which also says
+ * what was skipped and why; `requireAttention` turns that into a load-time error).
+ *
+ * @example
+ * ```ts
+ * const cores = findAttention(model, { conditioning: ["encoder_hidden_states"] });
+ * ```
+ */
 export function findAttention(model: Model, opts: FindAttentionOptions = {}): AttentionCore[] {
   return scanAttention(model, opts).cores;
 }
