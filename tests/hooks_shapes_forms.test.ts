@@ -14,6 +14,7 @@ import { AttnkitError } from "../lib/errors.ts";
 import { tensor } from "../lib/tensor.ts";
 import { scanAttention } from "../lib/hooks/find.ts";
 import { decodeModel } from "../lib/onnx/proto.ts";
+import { loadDenoiser } from "../lib/runtime/denoiser.ts";
 import { shapesVariant, toEinsum, toFloat16, toOrtFused } from "./field_forms_support.ts";
 
 const PROMPT = "a photo of three yellow hearts";
@@ -115,6 +116,25 @@ Deno.test("F3 refused: fused self-attention that cannot be tapped fails at load,
         return true;
       },
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test('F3 refused variant loads for a cross-attention-only control ({ attention: "cross" })', async () => {
+  const dir = await shapesVariant((m, l) => toOrtFused(m, l, { unidirectional: 1 }));
+  try {
+    const d = await loadDenoiser(await Deno.readFile(`${dir}/unet.onnx`), {
+      sample: "sample",
+      timestep: "timestep",
+      context: "encoder_hidden_states",
+      output: "out_sample",
+    }, { attention: "cross" });
+    try {
+      assert.deepEqual(d.taps.map((t) => t.kind), ["cross", "cross", "cross", "cross", "cross"]);
+    } finally {
+      await d.release();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
