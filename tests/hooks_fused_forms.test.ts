@@ -733,3 +733,34 @@ Deno.test("loadDenoiser: a fused mask the Q/K taps cannot carry is refused at lo
     /masked\.onnx: attention layer\(s\) #0 apply a mask inside a fused op/,
   );
 });
+
+Deno.test("loadDenoiser: a float16 model's gradient is the float32 network's (VJP on an upcast copy)", async () => {
+  const w = [0.9, -0.3, 0.4, 1.1], scale = Math.SQRT1_2;
+  const half = tinyDenoiser(DataType.FLOAT16, [f16("W", [2, 2], w), f16("scale", [], [scale])]);
+  // The float32 twin holds the float16-rounded weights, so only the arithmetic differs.
+  const round = (v: number[]) => Array.from(new Float16Array(v));
+  const full = tinyDenoiser(DataType.FLOAT, [
+    initializer("W", [2, 2], round(w)),
+    initializer("scale", [], round([scale])),
+  ]);
+  const x = tensor([1, 2, 2, 2], [0.5, -1, 0.25, 1, -0.5, 0.75, 1, 0]);
+  const c = tensor([1, 3, 2], [1, 0, 0, 1, 1, 1]);
+  const grads = [];
+  for (const m of [half, full]) {
+    const d = await loadDenoiser(encodeModel(m), DENOISER_IO);
+    try {
+      const r = await d.run(x, 1, c, true);
+      const tap = r.taps![0][0];
+      const g = await d.gradient(x, 1, c, [[{
+        dq: tensor(tap.q.shape, tap.q.data.map((_, i) => Math.cos(i))),
+        dk: tensor(tap.k.shape, tap.k.data.map((_, i) => Math.sin(i))),
+      }]]);
+      assert.deepEqual(g.shape, [1, 2, 2, 2]);
+      grads.push(g.data);
+    } finally {
+      await d.release();
+    }
+  }
+  assert.ok(grads[1].some((v) => Math.abs(v) > 0.1));
+  close(grads[0], grads[1], 1e-5, "float16 vs float32 gradient");
+});

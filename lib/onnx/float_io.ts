@@ -10,7 +10,14 @@
  */
 import { usedNames, withGraph } from "./graph.ts";
 import { node } from "./build.ts";
-import { DataType, type Model, type NodeProto, type ValueInfoProto } from "./types.ts";
+import { fromFloat32, toFloat32 } from "./tensor_data.ts";
+import {
+  DataType,
+  type Model,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "./types.ts";
 
 /** onnx.TensorProto.DataType.BFLOAT16. */
 const BFLOAT16 = 16;
@@ -101,4 +108,55 @@ export function withFloat32Io(
     outputs: outMap,
     castInputs,
   };
+}
+
+/** A FLOAT copy of a float16 / bfloat16 / float64 tensor (other tensors unchanged). */
+function upcastTensor(t: TensorProto): TensorProto {
+  if (!LOW_FLOATS.has(t.dataType)) return t;
+  return fromFloat32(t.name, t.dims, toFloat32(t));
+}
+
+/**
+ * The same network computing in float32: float16 / bfloat16 / float64 weights, constants, Casts
+ * and declared types become float32. For work that needs float32 throughout, such as reverse-mode
+ * gradients (whose added constants are float32), on a model exported in a low precision; the
+ * forward pass itself stays in the model's dtype. Returns `model` itself when nothing changes.
+ *
+ * @example
+ * ```ts
+ * const f32 = upcastToFloat32(fp16Unet); // same weights, float32 maths
+ * ```
+ */
+export function upcastToFloat32(model: Model): Model {
+  const g = model.graph;
+  const low = (t: number | undefined) => t !== undefined && LOW_FLOATS.has(t);
+  const retype = (v: ValueInfoProto): ValueInfoProto =>
+    low(elemOf(v))
+      ? { ...v, type: { tensorType: { ...v.type!.tensorType!, elemType: DataType.FLOAT } } }
+      : v;
+  let changed = false;
+  const nodes = g.node.map((n) => {
+    const attribute = n.attribute.map((a) => {
+      if (a.t && low(a.t.dataType)) return { ...a, t: upcastTensor(a.t) };
+      if (n.opType === "Cast" && a.name === "to" && low(Number(a.i))) {
+        return { ...a, i: BigInt(DataType.FLOAT) };
+      }
+      return a;
+    });
+    if (attribute.every((a, i) => a === n.attribute[i])) return n;
+    changed = true;
+    return { ...n, attribute };
+  });
+  const initializer = g.initializer.map(upcastTensor);
+  changed ||= initializer.some((t, i) => t !== g.initializer[i]) ||
+    [...g.input, ...g.output, ...g.valueInfo].some((v) => low(elemOf(v)));
+  if (!changed) return model;
+  return withGraph(model, {
+    ...g,
+    node: nodes,
+    initializer,
+    input: g.input.map(retype),
+    output: g.output.map(retype),
+    valueInfo: g.valueInfo.map(retype),
+  });
 }

@@ -15,7 +15,7 @@ import { decodeModel, encodeModel } from "../onnx/proto.ts";
 import { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
 import { scanAttention } from "../hooks/find.ts";
 import { type AttentionNeed, requireAttention } from "../hooks/report.ts";
-import { withFloat32Io } from "../onnx/float_io.ts";
+import { upcastToFloat32, withFloat32Io } from "../onnx/float_io.ts";
 import { resolveScale, tapAttention, type TapInfo } from "../hooks/tap.ts";
 import type { Model } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
@@ -284,7 +284,9 @@ export async function loadDenoiser(
       );
       if (!vjp) {
         const names = tapped.taps.flatMap((t) => [t.q!, t.k!]);
-        const built = vjpGraph(tapped.model, { wrt: [io.sample], taps: names });
+        // Gradients of a float16/bfloat16 export are taken through the same network in float32
+        // (the VJP's own constants are float32).
+        const built = vjpGraph(upcastToFloat32(tapped.model), { wrt: [io.sample], taps: names });
         const grad = built.gradOutputs[0];
         const io32 = withFloat32Io(built.model, edges, [grad]);
         vjp = {
