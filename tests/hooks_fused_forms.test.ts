@@ -432,6 +432,27 @@ Deno.test("opset-23 Attention with float and boolean masks: tap = the op's proba
   }
 });
 
+Deno.test("opset-23 Attention with grouped-query heads (4 query, 2 key/value): tap = the op's probabilities", async () => {
+  const QH = 4, KVH = 2;
+  const q = rnd(B * NQ * QH * D), k = rnd(B * NK * KVH * D);
+  const m = model({
+    opset: 23,
+    inputs: [
+      valueInfo("q", [B, NQ, QH * D]),
+      valueInfo("k", [B, NK, KVH * D]),
+      valueInfo("v", [B, NK, KVH * NK]),
+    ],
+    outputs: [valueInfo("out", [B, NQ, QH * NK])],
+    nodes: [node("Attention", ["q", "k", "v"], ["out"], { q_num_heads: QH, kv_num_heads: KVH })],
+  });
+  const feeds = {
+    q: f32(q, [B, NQ, QH * D]),
+    k: f32(k, [B, NK, KVH * D]),
+    v: f32(eyeValue(B, NK, KVH), [B, NK, KVH * NK]),
+  };
+  close(await tapProbs(m, feeds), headMean((await run(m, feeds)).out, B, NQ, QH, NK), 2e-6, "GQA");
+});
+
 // ---- Einsum -----------------------------------------------------------------------------------
 
 /** q, k as [B·H, N, D] (3-D) or [B, H, N, D] (4-D) inputs, V = per-head identity. */

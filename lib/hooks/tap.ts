@@ -189,6 +189,42 @@ function qkOf(c: TapCtx, core: AttentionCore, base: string): { q: string; k: str
   };
 }
 
+/**
+ * Grouped-query attention: K [B, kvHeads, Nk, d] repeated to [B, heads, Nk, d], query head h
+ * reading key head ⌊h / (heads / kvHeads)⌋ (ONNX Attention, opset 23).
+ */
+function repeatKvHeads(c: TapCtx, core: AttentionCore, k: string, base: string): string {
+  const { e } = c;
+  const heads = core.heads, kv = core.kvHeads!;
+  if (heads === undefined || heads % kv !== 0) {
+    throw new AttnkitError(
+      "probs",
+      `core ${core.index}: ${heads ?? "?"} query heads do not split into ${kv} key heads`,
+    );
+  }
+  const k5 = unsqueeze(e, k, [2], `${base}/k5`);
+  const shape = emit(e, "Shape", [k5], `${base}/k5_shape`);
+  const g = int64Const(e, `${base}/group`, [1, 1, heads / kv, 1, 1]);
+  const target = emit(e, "Mul", [shape, g], `${base}/target`);
+  const rep = emit(e, "Expand", [k5, target], `${base}/repeated`);
+  // [B, kv, g, Nk, d] → [B, heads, Nk, d], sizes read from K itself.
+  const kShape = emit(e, "Shape", [k], `${base}/k_shape`);
+  const slice = (from: number, to: number, what: string) =>
+    emit(e, "Slice", [
+      kShape,
+      int64Const(e, `${base}/${what}_from`, [from]),
+      int64Const(e, `${base}/${what}_to`, [to]),
+    ], `${base}/${what}`);
+  const merged = emit(
+    e,
+    "Concat",
+    [slice(0, 1, "b"), int64Const(e, `${base}/heads`, [heads]), slice(2, 4, "nd")],
+    `${base}/merged_shape`,
+    { axis: 0 },
+  );
+  return emit(e, "Reshape", [rep, merged], `${base}/bhnd`);
+}
+
 /** Adds the masks a fused op applies to float32 scores [B, heads, Nq, Nk]. */
 function applyMasks(c: TapCtx, core: AttentionCore, s: string, base: string): string {
   const { e } = c;
@@ -313,14 +349,9 @@ export function tapAttention(
         p = asFloat32(e, core.probsOrOutput, c.elemType, `${base}/p`);
         if (core.layout === "(bh)nd") p = toBhnd(e, p, "(bh)nd", core.heads, `${base}/p`);
       } else {
-        if (core.kvHeads !== undefined) {
-          throw new AttnkitError(
-            "probs",
-            `core ${core.index} uses grouped-query attention (${core.heads} query heads, ` +
-              `${core.kvHeads} key heads); head-averaged probabilities are not built for it`,
-          );
-        }
-        p = emit(e, "Softmax", [scaledScores(c, core, qk!.q, qk!.k, base)], `${base}/p`, {
+        let k = qk!.k;
+        if (core.kvHeads !== undefined) k = repeatKvHeads(c, core, k, `${base}/k_groups`);
+        p = emit(e, "Softmax", [scaledScores(c, core, qk!.q, k, base)], `${base}/p`, {
           axis: -1,
         });
       }
