@@ -17,6 +17,7 @@ import { findAttention, scanAttention } from "../lib/hooks/find.ts";
 import { tapAttention } from "../lib/hooks/tap.ts";
 import { biasAttention } from "../lib/hooks/bias.ts";
 import { requireAttention } from "../lib/hooks/report.ts";
+import { lowerEinsum, lowerFusedAttention } from "../lib/hooks/lower.ts";
 import { withFloat32Io } from "../lib/onnx/float_io.ts";
 import { loadDenoiser } from "../lib/runtime/denoiser.ts";
 import { tensor } from "../lib/tensor.ts";
@@ -106,6 +107,14 @@ function close(a: Float32Array, b: Float32Array, tol: number, what: string): voi
   assert.ok(worst <= tol, `${what}: max |diff| ${worst} > ${tol}`);
 }
 
+/** The op replaced by the primitive ops it computes (for autodiff) gives the op's output. */
+async function checkLowered(m: Model, feeds: Feeds, what: string, want?: Float32Array) {
+  const lowered = lowerFusedAttention(m, findAttention(m));
+  assert.ok(!lowered.graph.node.some((n) => /Attention$/.test(n.opType)), `${what}: op left`);
+  const got = (await run(lowered, feeds)).out;
+  close(got, want ?? (await run(m, feeds)).out, 2e-6, `${what}: lowered output`);
+}
+
 // ---- com.microsoft MultiHeadAttention -------------------------------------------------------
 
 const q3 = rnd(B * NQ * C), k3 = rnd(B * NK * C), v3 = eyeValue(B, NK, H);
@@ -172,6 +181,7 @@ for (const [name, m, feeds] of mhaCases) {
   Deno.test(`MultiHeadAttention with ${name}: tap = the op's own probabilities`, async () => {
     const truth = headMean((await run(m, feeds)).out, B, NQ, H, NK);
     close(await tapProbs(m, feeds), truth, 2e-6, name);
+    await checkLowered(m, feeds, name);
   });
 }
 
@@ -204,6 +214,7 @@ Deno.test("MultiHeadAttention with a 4-D key/value: bias reaches Q only, as in o
     2e-6,
     "4-D key",
   );
+  await checkLowered(m, feeds, "4-D key");
 });
 
 Deno.test("F4 (a), (b): MHA bias and key-padding mask give onnxruntime's [0.6698, 0.3302] and [1, 0]", async () => {
@@ -273,17 +284,12 @@ Deno.test("MultiHeadAttention packed QKV / packed KV: tap = the unpacked op's pr
   }
   const bias = initializer("b", [3 * C], qkvBias);
   const unpacked = mhaLayer(["q", "k", "v", "b"], [], [bias]);
-  const truthSelf = headMean(
-    (await run(mhaLayer(["q", "k", "v", "b"], [], [bias], N), {
-      q: f32(qS, [B, N, C]),
-      k: f32(kS, [B, N, C]),
-      v: f32(v3, [B, N, C]),
-    })).out,
-    B,
-    N,
-    H,
-    NK,
-  );
+  const outSelf = (await run(mhaLayer(["q", "k", "v", "b"], [], [bias], N), {
+    q: f32(qS, [B, N, C]),
+    k: f32(kS, [B, N, C]),
+    v: f32(v3, [B, N, C]),
+  })).out;
+  const truthSelf = headMean(outSelf, B, N, H, NK);
   const qkv = model({
     inputs: [valueInfo("qkv", [B, N, H, 3, D])],
     outputs: [valueInfo("out", [B, N, C])],
@@ -297,18 +303,14 @@ Deno.test("MultiHeadAttention packed QKV / packed KV: tap = the unpacked op's pr
     "QKV",
   );
   assert.equal(findAttention(qkv)[0].kind, "self");
+  await checkLowered(qkv, { qkv: f32(packedSelf, [B, N, H, 3, D]) }, "QKV", outSelf);
 
-  const truthCross = headMean(
-    (await run(unpacked, {
-      q: f32(q3, [B, NQ, C]),
-      k: f32(kC, [B, NK, C]),
-      v: f32(v3, [B, NK, C]),
-    })).out,
-    B,
-    NQ,
-    H,
-    NK,
-  );
+  const outCross = (await run(unpacked, {
+    q: f32(q3, [B, NQ, C]),
+    k: f32(kC, [B, NK, C]),
+    v: f32(v3, [B, NK, C]),
+  })).out;
+  const truthCross = headMean(outCross, B, NQ, H, NK);
   const kv = model({
     inputs: [valueInfo("q", [B, NQ, C]), valueInfo("kv", [B, NK, H, 2, D])],
     outputs: [valueInfo("out", [B, NQ, C])],
@@ -317,6 +319,7 @@ Deno.test("MultiHeadAttention packed QKV / packed KV: tap = the unpacked op's pr
   });
   const feeds = { q: f32(q3, [B, NQ, C]), kv: f32(packedKv, [B, NK, H, 2, D]) };
   close(await tapProbs(kv, feeds, { prune: true }), truthCross, 2e-6, "KV");
+  await checkLowered(kv, feeds, "KV", outCross);
 });
 
 // ---- com.microsoft Attention (projection inside the op) -------------------------------------
@@ -384,6 +387,7 @@ Deno.test("com.microsoft Attention (stacked QKV weights): tap = the op's probabi
     const feeds = { x: f32(x, [1, N, CIN]), ...extra };
     const truth = headMean((await run(m, feeds)).out, 1, N, H, N);
     close(await tapProbs(m, feeds), truth, 1e-5, name);
+    await checkLowered(m, feeds, name);
   }
 });
 
@@ -420,6 +424,7 @@ Deno.test("opset-23 Attention with float and boolean masks: tap = the op's proba
   for (const [name, m, extra] of cases) {
     const feeds = { ...mhaFeeds(), ...extra };
     close(await tapProbs(m, feeds), headMean((await run(m, feeds)).out, B, NQ, H, NK), 2e-6, name);
+    await checkLowered(m, feeds, name);
     // The steering bias composes with the op's own mask: zeros change nothing.
     const { model: biased, biasInputs } = biasAttention(m, findAttention(m));
     const zero = f32(new Float32Array(1), [1, 1, 1, 1]);
@@ -451,6 +456,7 @@ Deno.test("opset-23 Attention with grouped-query heads (4 query, 2 key/value): t
     v: f32(eyeValue(B, NK, KVH), [B, NK, KVH * NK]),
   };
   close(await tapProbs(m, feeds), headMean((await run(m, feeds)).out, B, NQ, QH, NK), 2e-6, "GQA");
+  await checkLowered(m, feeds, "GQA");
 });
 
 // ---- Einsum -----------------------------------------------------------------------------------
@@ -532,6 +538,10 @@ for (const c of einsumCases) {
     assert.deepEqual([cores.length, skipped.length], [1, 0]);
     assert.equal(cores[0].form, "einsum");
     close(await tapProbs(m, feeds, { heads: H }), truth, 2e-6, c.name);
+    // Written as MatMuls for autodiff, the layer computes the same.
+    const lowered = lowerEinsum(m);
+    assert.ok(!lowered.graph.node.some((n) => n.opType === "Einsum"));
+    close((await run(lowered, feeds)).out, out, 1e-6, `${c.name}: lowered`);
     // Q and K taps reproduce the same probabilities.
     const { model: tapped, taps } = tapAttention(m, cores, { qk: true });
     const r = await run(tapped, feeds, [taps[0].q!, taps[0].k!]);

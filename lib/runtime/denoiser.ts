@@ -24,6 +24,7 @@ import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap, TapGrad } from "../attention/types.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
 import { biasAttention } from "../hooks/bias.ts";
+import { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
 import type { AttentionBias } from "./model.ts";
 
 /** Input and output names of a denoiser graph. */
@@ -286,7 +287,9 @@ export async function loadDenoiser(
         const names = tapped.taps.flatMap((t) => [t.q!, t.k!]);
         // Gradients of a float16/bfloat16 export are taken through the same network in float32
         // (the VJP's own constants are float32).
-        const built = vjpGraph(upcastToFloat32(tapped.model), { wrt: [io.sample], taps: names });
+        // Einsum and fused attention are differentiated as the MatMuls they are.
+        const plain = lowerFusedAttention(lowerEinsum(upcastToFloat32(tapped.model)), cores);
+        const built = vjpGraph(plain, { wrt: [io.sample], taps: names });
         const grad = built.gradOutputs[0];
         const io32 = withFloat32Io(built.model, edges, [grad]);
         vjp = {
