@@ -82,6 +82,7 @@ function mapsFromQk(q: Tensor, k: Tensor): Float32Array {
 }
 
 const latents: Record<string, Float32Array> = {};
+const gradients: Record<string, Float32Array> = {};
 
 /** A DiffusionModel around the bare denoiser: fixed text embeddings, no decoder. */
 function wrap(d: Awaited<ReturnType<typeof loadDenoiser>>): DiffusionModel {
@@ -108,6 +109,16 @@ function wrap(d: Awaited<ReturnType<typeof loadDenoiser>>): DiffusionModel {
     release: () => d.release(),
   };
 }
+
+/**
+ * Exports whose gradient stops at a non-attention op the autodiff has no rule for (opset-21
+ * GroupNormalization from the dynamo exporter, onnxruntime's fused SkipLayerNormalization).
+ */
+const GRADIENT_BLOCKED: Record<string, string> = {
+  attention23: "GroupNormalization",
+  ort_unpacked: "SkipLayerNormalization",
+  ort_fp16: "SkipLayerNormalization",
+};
 
 const FORMS: [string, number][] = [
   ["bmm", 2e-5],
@@ -174,6 +185,33 @@ for (const [form, tol] of FORMS) {
           assert.ok(w <= tol, `item ${i} layer ${j}: maps from Q, K off by ${w}`);
         });
       }
+      // dL/dlatents through the graph (Einsum/fused ops lowered, float16 upcast for the VJP).
+      const tapGrads = res.taps!.map((item) =>
+        item.map((tap) => ({
+          dq: tensor(tap.q.shape, tap.q.data.map((_, i) => Math.cos(0.37 * i))),
+          dk: tensor(tap.k.shape, tap.k.data.map((_, i) => Math.sin(0.23 * i))),
+        }))
+      );
+      const args = [
+        tensor(ref.inputs.sample_dims, sample),
+        ref.inputs.timestep[0],
+        tensor(ref.inputs.encoder_hidden_states_dims, ehs),
+        tapGrads,
+      ] as const;
+      const blocker = GRADIENT_BLOCKED[form];
+      if (blocker) {
+        // Attention is never what stops the gradient: only a non-attention op autodiff lacks.
+        await assert.rejects(() => d.gradient(...args), (e: Error) => {
+          assert.match(e.message, new RegExp(`no differentiation rule for op type "${blocker}"`));
+          const list = e.message.slice(e.message.indexOf("nodes without a rule"));
+          assert.doesNotMatch(list, /Attention|Einsum/);
+          return true;
+        });
+      } else {
+        const g = await d.gradient(...args);
+        assert.ok(g.data.every(Number.isFinite) && g.data.some((v) => v !== 0));
+        gradients[form] = g.data;
+      }
       const model = wrap(d);
       const x = await sampleLatents(model, "a prompt", {
         seed: 3,
@@ -194,6 +232,15 @@ Deno.test("every export samples to the same latents as the plain bmm export", ()
     console.log(`latents ${form} vs bmm: max |diff| ${w.toExponential(2)}`);
     // float32 exports agree to rounding; float16 ones to float16 rounding over 3 steps.
     assert.ok(w < (tol > 1e-3 ? 3e-2 : 5e-5), `${form}: latents differ from bmm by ${w}`);
+  }
+});
+
+Deno.test("every export gives the bmm export's latent gradient (through its own graph)", () => {
+  const scale = Math.max(...gradients.bmm.map(Math.abs));
+  for (const [form, tol] of FORMS.filter(([f]) => !GRADIENT_BLOCKED[f])) {
+    const w = worst(gradients[form], gradients.bmm) / scale;
+    console.log(`gradient ${form} vs bmm: max |diff| / max |g| ${w.toExponential(2)}`);
+    assert.ok(w < (tol > 1e-3 ? 3e-2 : 1e-4), `${form}: gradient differs from bmm by ${w}`);
   }
 });
 

@@ -3,7 +3,7 @@
  * mirroring the cases' Python scripts) with Einsum attention, with self-attention fused into
  * com.microsoft Attention (stacked QKV weights, as onnxruntime's optimizer emits), and converted
  * to float16. Each loads with every layer tapped and gives the original model's taps and ISAC
- * scores; a fused variant that cannot be tapped is refused at load with one error naming the
+ * scores and latent gradients; a fused variant that cannot be tapped is refused at load with one error naming the
  * layers, not with a shape error inside ISAC.
  */
 import assert from "node:assert/strict";
@@ -26,7 +26,12 @@ function worst(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return w;
 }
 
-let base: { out: Float32Array; taps: { q: Float32Array; k: Float32Array }[]; scores: number[] };
+let base: {
+  out: Float32Array;
+  taps: { q: Float32Array; k: Float32Array }[];
+  scores: number[];
+  grad: Float32Array;
+};
 
 async function probe(model: DiffusionModel) {
   const [c, h, w] = model.info.latentShape;
@@ -37,10 +42,23 @@ async function probe(model: DiffusionModel) {
   const ctx = await model.encodeText([PROMPT, ""]);
   const r = await model.denoise(x, 500, ctx, { taps: true });
   const sel = await selectLatent(model, PROMPT, OPTS);
+  // dL/dlatents for fixed dL/dq, dL/dk (the path ISAC's latent optimisation takes).
+  const grad = await model.gradient(
+    x,
+    500,
+    ctx,
+    r.taps!.map((item) =>
+      item.map((t) => ({
+        dq: tensor(t.q.shape, t.q.data.map((_, i) => Math.cos(0.37 * i))),
+        dk: tensor(t.k.shape, t.k.data.map((_, i) => Math.sin(0.23 * i))),
+      }))
+    ),
+  );
   return {
     out: r.out.data,
     taps: r.taps![0].map((t) => ({ q: t.q.data, k: t.k.data })),
     scores: sel.scores,
+    grad: grad.data,
   };
 }
 
@@ -75,6 +93,9 @@ for (const [name, rewrite, tapTol, scoreTol] of variants) {
           const w = Math.max(worst(t.q, base.taps[i].q), worst(t.k, base.taps[i].k));
           assert.ok(w < 10 * tapTol, `tap ${i}: Q/K off by ${w}`);
         });
+        const gScale = Math.max(...base.grad.map(Math.abs));
+        const gRel = worst(got.grad, base.grad) / gScale;
+        assert.ok(gRel < 100 * tapTol, `latent gradient off by ${gRel} of its max`);
         const ds = got.scores.map((s, i) => Math.abs(s - base.scores[i]));
         const tapWorst = Math.max(
           ...got.taps.map((t, i) =>
@@ -84,7 +105,7 @@ for (const [name, rewrite, tapTol, scoreTol] of variants) {
         console.log(
           `${name.split(":")[0]}: output Δ ${worst(got.out, base.out).toExponential(1)}, Q/K Δ ` +
             `${tapWorst.toExponential(1)}, ISAC scores ${got.scores.map((x) => x.toFixed(4))} vs ` +
-            `${base.scores.map((x) => x.toFixed(4))}`,
+            `${base.scores.map((x) => x.toFixed(4))}, gradient Δ/max ${gRel.toExponential(1)}`,
         );
         assert.ok(Math.max(...ds) < scoreTol, `scores ${got.scores} vs ${base.scores}`);
       } finally {
