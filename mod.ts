@@ -220,3 +220,5 @@ export {
   parseEinsum,
 } from "./lib/hooks/einsum.ts";
 export type { LoadDenoiserOptions } from "./lib/runtime/denoiser.ts";
+export { lowerEinsum, lowerFusedAttention } from "./lib/hooks/lower.ts";
+export { upcastToFloat32 } from "./lib/onnx/float_io.ts";
