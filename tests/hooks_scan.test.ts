@@ -1,6 +1,5 @@
 /** What findAttention does not take: non-attention Softmax, unfused forms it cannot use. */
 import assert from "node:assert/strict";
-import { AttnkitError } from "../lib/errors.ts";
 import { initializer, model, node, valueInfo } from "../lib/onnx/build.ts";
 import { DataType } from "../lib/onnx/types.ts";
 import { findAttention, scanAttention } from "../lib/hooks/find.ts";
@@ -17,7 +16,9 @@ Deno.test("scan: a classifier Softmax is not attention and is not reported", () 
   assert.deepEqual(scanAttention(m), { cores: [], skipped: [] });
 });
 
-Deno.test("scan: fused forms without separate Q/K are reported as skipped", () => {
+Deno.test("scan: com.microsoft Attention (stacked QKV weights) and packed-QKV MHA are cores", () => {
+  // Both computed Q and K inside the op; the taps now rebuild them (tests/hooks_fused_forms.test.ts
+  // checks the values against onnxruntime).
   const ms = { domain: "com.microsoft" };
   const m = model({
     inputs: [valueInfo("x", [1, 4, 8]), valueInfo("packed", [1, 4, 2, 3, 4])],
@@ -32,8 +33,16 @@ Deno.test("scan: fused forms without separate Q/K are reported as skipped", () =
     ],
   });
   const { cores, skipped } = scanAttention(m);
-  assert.equal(cores.length, 0);
-  assert.deepEqual(skipped.map((s) => s.node.opType), ["Attention", "MultiHeadAttention"]);
+  assert.deepEqual(skipped, []);
+  assert.deepEqual(cores.map((c) => [c.form, c.kind]), [
+    ["com.microsoft.Attention", "self"],
+    ["MultiHeadAttention", "self"],
+  ]);
+  assert.deepEqual(cores[0].fusedQk, {
+    projection: { weight: "wqkv", sizes: [8, 8, 8] },
+    bias: "bqkv",
+  });
+  assert.equal(cores[1].fusedQk?.packed, "qkv");
 });
 
 Deno.test("scan: 4-D opset-23 Attention, GQA and boolean masks", () => {
@@ -52,9 +61,13 @@ Deno.test("scan: 4-D opset-23 Attention, GQA and boolean masks", () => {
   assert.equal(core.layout, "bhnd");
   assert.equal(core.heads, 4);
   assert.equal(core.kvHeads, 2);
-  assert.throws(() => tapAttention(m, [core], { probs: true }), AttnkitError);
+  // Grouped-query probabilities are built (values checked in hooks_fused_forms.test.ts).
+  assert.ok(tapAttention(m, [core], { probs: true }).taps[0].probs);
   assert.equal(tapAttention(m, [core]).taps[0].q !== undefined, true);
-  assert.throws(() => biasAttention(m, [core]), /boolean mask/);
+  assert.equal(core.masks?.boolean, "mask");
+  // The steering bias keeps the boolean mask (masked keys stay masked) instead of refusing.
+  const biased = biasAttention(m, [core]).model.graph.node;
+  assert.ok(biased.some((n) => n.opType === "Where" && n.input[0] === "mask"));
 });
 
 Deno.test("scan: [B·heads, N, d] without readable head count asks for { heads }", () => {

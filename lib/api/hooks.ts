@@ -25,3 +25,12 @@ export type {
 } from "../hooks/find.ts";
 export { resolveScale, tapAttention, type TapInfo, type TapOptions } from "../hooks/tap.ts";
 export { biasAttention } from "../hooks/bias.ts";
+export type { AttentionMasks, FusedQk } from "../hooks/find.ts";
+export { type AttentionNeed, describeAttention, requireAttention } from "../hooks/report.ts";
+export {
+  type EinsumEquation,
+  type EinsumScores,
+  einsumScores,
+  parseEinsum,
+} from "../hooks/einsum.ts";
+export { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";

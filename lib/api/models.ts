@@ -21,7 +21,13 @@ export type {
   DiffusionModel,
   ModelInfo,
 } from "../runtime/model.ts";
-export { type Denoiser, type DenoiserIo, layerSize, loadDenoiser } from "../runtime/denoiser.ts";
+export {
+  type Denoiser,
+  type DenoiserIo,
+  layerSize,
+  loadDenoiser,
+  type LoadDenoiserOptions,
+} from "../runtime/denoiser.ts";
 export {
   loadShapesModel,
   type LoadShapesOptions,

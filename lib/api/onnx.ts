@@ -18,3 +18,5 @@ export { decodeModel, encodeModel } from "../onnx/proto.ts";
 export { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
 export type { ExecutionProvider } from "../onnx/ort.ts";
 export * from "../onnx/autodiff/mod.ts";
+export { type Float32Io, upcastToFloat32, withFloat32Io } from "../onnx/float_io.ts";
+export { elemTypes } from "../onnx/elem_type.ts";

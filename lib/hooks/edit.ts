@@ -10,7 +10,13 @@ import { AttnkitError } from "../errors.ts";
 import { type AttrValue, node } from "../onnx/build.ts";
 import { opsetVersion, usedNames, withGraph } from "../onnx/graph.ts";
 import { fromBigInt64, fromFloat32 } from "../onnx/tensor_data.ts";
-import type { Model, NodeProto, TensorProto, ValueInfoProto } from "../onnx/types.ts";
+import {
+  DataType,
+  type Model,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "../onnx/types.ts";
 import type { AttentionLayout } from "./find.ts";
 
 /** Pending changes to one model's graph. */
@@ -79,6 +85,55 @@ export function int64Const(e: GraphEdit, base: string, values: number[]): string
   return name;
 }
 
+/** Adds an INT64 scalar initializer; returns its name. */
+export function int64Scalar(e: GraphEdit, base: string, value: number): string {
+  const name = freshName(e, base);
+  e.initializers.push(fromBigInt64(name, [], [value]));
+  return name;
+}
+
+/**
+ * `t` as float32: `t` itself when it already is (per `elemType`), else a Cast. Taps are float32
+ * whatever the model computes in, so the maths downstream (maps, losses) is done in float32.
+ */
+export function asFloat32(
+  e: GraphEdit,
+  t: string,
+  elemType: (t: string) => number | undefined,
+  base: string,
+  before?: NodeProto,
+): string {
+  if (elemType(t) === DataType.FLOAT) return t;
+  return emit(e, "Cast", [t], `${base}/f32`, { to: DataType.FLOAT }, before);
+}
+
+/** `t` cast to element type `to` (a DataType code), or `t` itself when it already has it. */
+export function castTo(
+  e: GraphEdit,
+  t: string,
+  from: number | undefined,
+  to: number,
+  base: string,
+  before?: NodeProto,
+): string {
+  if (from === to) return t;
+  return emit(e, "Cast", [t], `${base}/cast`, { to }, before);
+}
+
+/** Inserts size-1 axes (Unsqueeze with axes as an attribute before opset 13, an input after). */
+export function unsqueeze(
+  e: GraphEdit,
+  t: string,
+  axes: number[],
+  base: string,
+  before?: NodeProto,
+): string {
+  if (e.opset >= 13) {
+    return emit(e, "Unsqueeze", [t, int64Const(e, `${base}/axes`, axes)], base, {}, before);
+  }
+  return emit(e, "Unsqueeze", [t], base, { axes }, before);
+}
+
 /** Adds a FLOAT scalar initializer; returns its name. */
 export function floatConst(e: GraphEdit, base: string, value: number): string {
   const name = freshName(e, base);
@@ -127,6 +182,9 @@ export function toBhnd(
   before?: NodeProto,
 ): string {
   if (layout === "bhnd") return t;
+  if (layout === "bsnh") {
+    return emit(e, "Transpose", [t], `${base}/bhnd`, { perm: [0, 2, 1, 3] }, before);
+  }
   if (heads === undefined) {
     throw new AttnkitError(
       "heads",

@@ -2,23 +2,27 @@
  * Taps attention cores: returns a new model whose graph also outputs, per core, Q and K in
  * [B, heads, N, d] layout (the reshapes are added to the graph, so the runtime needs no layout
  * logic), optionally the head-averaged probabilities [B, Nq, Nk], and the scale when the model
- * computes it at run time.
+ * computes it at run time. Every tap output is float32, whatever the model computes in (float16
+ * and bfloat16 models are tapped through Casts), so the maths downstream runs in float32.
+ * For fused ops the taps rebuild Q and K and apply the op's scale and masks (onnxruntime
+ * contrib-op semantics: bias added after projection, masked scores get `mask_filter_value`).
  *
  * @module
  */
 import { AttnkitError } from "../errors.ts";
 import { DataType, type Model, type ValueInfoProto } from "../onnx/types.ts";
+import { elemTypes } from "../onnx/elem_type.ts";
 import {
+  asFloat32,
   beginEdit,
   emit,
   finishEdit,
   floatConst,
-  type GraphEdit,
-  int64Const,
   meanOverHeads,
   toBhnd,
 } from "./edit.ts";
 import type { AttentionCore, AttentionForm, AttentionLayout } from "./find.ts";
+import { qkOf, type RebuildCtx, repeatKvHeads, scaledScores } from "./rebuild.ts";
 
 /** What one core's tap outputs are and how to read them. */
 export interface TapInfo {
@@ -45,6 +49,11 @@ export interface TapInfo {
   scaleOutput?: string;
   /** How Q and K were laid out in the model, before the tap reshaped them. */
   sourceLayout: AttentionLayout;
+  /**
+   * Mask tensors the fused op adds to its scores (key padding, attention bias, boolean mask).
+   * The `probs` output applies them; Q and K alone do not carry them.
+   */
+  masks: string[];
 }
 
 /** Options for {@link tapAttention}. */
@@ -59,43 +68,19 @@ function floatOutput(name: string): ValueInfoProto {
   return { name, type: { tensorType: { elemType: DataType.FLOAT } } };
 }
 
-/** The bias/mask input of a fused node that is added to the scores, if any. */
-export function fusedBiasInput(core: AttentionCore): string | undefined {
-  const n = core.fused;
-  if (!n) return undefined;
-  const idx = core.form === "MultiHeadAttention" ? 5 : 3;
-  const b = n.input[idx];
-  return b ? b : undefined;
-}
-
-function scaledScores(
-  e: GraphEdit,
-  core: AttentionCore,
-  q: string,
-  k: string,
-  base: string,
-): string {
-  const kt = emit(e, "Transpose", [k], `${base}/kT`, { perm: [0, 1, 3, 2] });
-  let s = emit(e, "MatMul", [q, kt], `${base}/scores`);
-  if (core.scale !== undefined) {
-    s = emit(e, "Mul", [s, floatConst(e, `${base}/scale_c`, core.scale)], `${base}/scaled`);
-  } else {
-    // 1/√d with d read from the Q tap at run time.
-    const shape = emit(e, "Shape", [q], `${base}/q_shape`);
-    const d = emit(e, "Gather", [shape, int64Const(e, `${base}/three`, [3])], `${base}/d`);
-    const df = emit(e, "Cast", [d], `${base}/d_float`, { to: DataType.FLOAT });
-    const root = emit(e, "Sqrt", [df], `${base}/sqrt_d`);
-    s = emit(e, "Div", [s, root], `${base}/scaled`);
-  }
-  const bias = fusedBiasInput(core);
-  if (bias !== undefined) s = emit(e, "Add", [s, bias], `${base}/biased`);
-  return s;
-}
-
 /**
- * A new model with extra outputs for each core's Q, K (as [B, heads, N, d]) and, when asked,
- * head-averaged probabilities; `taps[i]` describes the outputs of `cores[i]`. The input model
- * is not changed.
+ * A new model with extra outputs for each core's Q, K (as float32 [B, heads, N, d]) and, when
+ * asked, head-averaged float32 probabilities; `taps[i]` describes the outputs of `cores[i]`.
+ * Fused ops' Q and K are rebuilt by added nodes (projection, packed slots, q/k/v bias) and their
+ * probabilities apply the op's scale and masks, so they equal what the op computes. Float16 and
+ * bfloat16 models are tapped through Casts to float32. The input model is not changed.
+ *
+ * @example
+ * ```ts
+ * const cores = findAttention(model);
+ * const { model: tapped, taps } = tapAttention(model, cores, { probs: true });
+ * // run `tapped`; taps[i].probs names the [B, Nq, Nk] output of core i
+ * ```
  */
 export function tapAttention(
   model: Model,
@@ -105,6 +90,7 @@ export function tapAttention(
   const wantQk = opts.qk ?? true;
   const wantProbs = opts.probs ?? false;
   const e = beginEdit(model);
+  const c: RebuildCtx = { e, elemType: elemTypes(model.graph) };
   const taps = cores.map((core): TapInfo => {
     const base = `attnkit/tap${core.index}`;
     const tap: TapInfo = {
@@ -114,46 +100,34 @@ export function tapAttention(
       heads: core.heads,
       scale: core.scaleFactors.length > 0 ? undefined : core.scale,
       sourceLayout: core.layout,
+      masks: maskTensors(core),
     };
-    let qb: string | undefined;
-    let kb: string | undefined;
-    const needQk = wantQk || (wantProbs && core.form !== "matmul");
-    if (needQk) {
-      qb = toBhnd(e, core.q, core.layout, core.heads, `${base}/q`);
-      let k = core.k;
-      if (core.kTransposed) {
-        const perm = core.layout === "bhnd" ? [0, 1, 3, 2] : [0, 2, 1];
-        k = emit(e, "Transpose", [k], `${base}/k_untransposed`, { perm });
-      }
-      kb = toBhnd(e, k, core.kLayout, core.kvHeads ?? core.heads, `${base}/k`);
-    }
+    const unfused = core.softmax !== undefined;
+    let qk: { q: string; k: string } | undefined;
+    if (wantQk || (wantProbs && !unfused)) qk = qkOf(c, core, base);
     if (wantQk) {
-      tap.q = emit(e, "Identity", [qb!], `${base}/q`);
-      tap.k = emit(e, "Identity", [kb!], `${base}/k`);
+      tap.q = emit(e, "Identity", [qk!.q], `${base}/q`);
+      tap.k = emit(e, "Identity", [qk!.k], `${base}/k`);
       e.outputs.push(floatOutput(tap.q), floatOutput(tap.k));
     }
     if (core.scaleFactors.length > 0) {
       let s = floatConst(e, `${base}/scale_const`, core.scale ?? 1);
       for (const f of core.scaleFactors) {
-        s = emit(e, f.power === 1 ? "Mul" : "Div", [s, f.tensor], `${base}/scale_part`);
+        const fac = asFloat32(e, f.tensor, c.elemType, `${base}/scale_factor`);
+        s = emit(e, f.power === 1 ? "Mul" : "Div", [s, fac], `${base}/scale_part`);
       }
       tap.scaleOutput = emit(e, "Identity", [s], `${base}/scale`);
       e.outputs.push(floatOutput(tap.scaleOutput));
     }
     if (wantProbs) {
       let p: string;
-      if (core.form === "matmul") {
-        p = core.probsOrOutput;
+      if (unfused) {
+        p = asFloat32(e, core.probsOrOutput, c.elemType, `${base}/p`);
         if (core.layout === "(bh)nd") p = toBhnd(e, p, "(bh)nd", core.heads, `${base}/p`);
       } else {
-        if (core.kvHeads !== undefined) {
-          throw new AttnkitError(
-            "probs",
-            `core ${core.index} uses grouped-query attention (${core.heads} query heads, ` +
-              `${core.kvHeads} key heads); head-averaged probabilities are not built for it`,
-          );
-        }
-        p = emit(e, "Softmax", [scaledScores(e, core, qb!, kb!, base)], `${base}/p`, {
+        let k = qk!.k;
+        if (core.kvHeads !== undefined) k = repeatKvHeads(c, core, k, `${base}/k_groups`);
+        p = emit(e, "Softmax", [scaledScores(c, core, qk!.q, k, base)], `${base}/p`, {
           axis: -1,
         });
       }
@@ -163,6 +137,16 @@ export function tapAttention(
     return tap;
   });
   return { model: finishEdit(e), taps };
+}
+
+/** The mask inputs a fused core applies to its scores (empty for unfused cores). */
+function maskTensors(core: AttentionCore): string[] {
+  const m = core.masks ?? {};
+  return [
+    ...(m.additive ?? []),
+    ...(m.keyPadding ? [m.keyPadding.tensor] : []),
+    ...(m.boolean ? [m.boolean] : []),
+  ];
 }
 
 /**

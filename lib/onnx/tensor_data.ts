@@ -54,7 +54,10 @@ function halfToFloat(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-/** Tensor values as float32 (from FLOAT, FLOAT16, DOUBLE, or any integer type). */
+/** onnx.TensorProto.DataType.BFLOAT16. */
+const BFLOAT16 = 16;
+
+/** Tensor values as float32 (from FLOAT, FLOAT16, BFLOAT16, DOUBLE, or any integer type). */
 export function toFloat32(t: TensorProto): Float32Array {
   requireInline(t);
   const n = elementCount(t);
@@ -68,6 +71,13 @@ export function toFloat32(t: TensorProto): Float32Array {
       case DataType.FLOAT16: {
         const v = rawView(t, 2);
         return Float32Array.from({ length: n }, (_, i) => halfToFloat(v.getUint16(i * 2, true)));
+      }
+      case BFLOAT16: {
+        // bfloat16 is the top half of a float32.
+        const v = rawView(t, 2);
+        const bits = new Uint32Array(n);
+        for (let i = 0; i < n; i++) bits[i] = v.getUint16(i * 2, true) << 16;
+        return new Float32Array(bits.buffer);
       }
       case DataType.DOUBLE: {
         const v = rawView(t, 8);

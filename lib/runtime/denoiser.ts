@@ -2,13 +2,20 @@
  * An ONNX denoiser with attention taps: the graph is read, every attention core found by
  * structure (`lib/hooks`), Q and K added as outputs, and one onnxruntime session made. Each call
  * returns the model output and, when asked, the taps reshaped into {@link AttentionTap}s per
- * batch item. Works for any UNet/DiT graph the hooks recognise, not only ours.
+ * batch item. Works for any UNet/DiT graph the hooks recognise, not only ours, in float32,
+ * float16 or bfloat16: the session takes and returns float32 (Casts at the graph's edges) and the
+ * taps are float32, so everything outside the model computes in float32.
+ *
+ * A model whose attention cannot all be tapped is refused here, at load, with one error listing
+ * the layers found and skipped (see `lib/hooks/report.ts`), not later by a control.
  *
  * @module
  */
 import { decodeModel, encodeModel } from "../onnx/proto.ts";
 import { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
-import { findAttention } from "../hooks/find.ts";
+import { scanAttention } from "../hooks/find.ts";
+import { type AttentionNeed, requireAttention } from "../hooks/report.ts";
+import { upcastToFloat32, withFloat32Io } from "../onnx/float_io.ts";
 import { resolveScale, tapAttention, type TapInfo } from "../hooks/tap.ts";
 import type { Model } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
@@ -17,6 +24,7 @@ import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap, TapGrad } from "../attention/types.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
 import { biasAttention } from "../hooks/bias.ts";
+import { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
 import type { AttentionBias } from "./model.ts";
 
 /** Input and output names of a denoiser graph. */
@@ -133,28 +141,86 @@ function checkIo(graph: Model, io: DenoiserIo, source: string): void {
   }
 }
 
-/** Loads a denoiser from ONNX bytes, tapping Q and K of every attention core. */
+/** onnx.TensorProto.DataType.BFLOAT16. */
+const BFLOAT16 = 16;
+
+/**
+ * The error to raise when a session fails: for a bfloat16 model, one that says why (onnxruntime's
+ * CPU kernels, wasm and node, have no bfloat16 MatMul/Cast) and what to do; else `e` itself.
+ */
+function bfloat16Refusal(
+  graph: Model,
+  source: string,
+  eps: readonly string[] | undefined,
+  e: unknown,
+): unknown {
+  const g = graph.graph;
+  const bf16 = g.initializer.some((t) => t.dataType === BFLOAT16) ||
+    g.input.some((v) => v.type?.tensorType?.elemType === BFLOAT16);
+  if (!bf16) return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return new AttnkitError(
+    source,
+    `a bfloat16 denoiser cannot run on ${(eps ?? ["wasm"]).join(", ")}: onnxruntime's CPU ` +
+      "kernels have no bfloat16 MatMul/Cast. Convert the model to float16 or float32 " +
+      "(onnxruntime.transformers.float16 / onnx numpy_helper), or use an execution provider " +
+      `with bfloat16 kernels. (onnxruntime said: ${why})`,
+  );
+}
+
+/** Options of {@link loadDenoiser} beyond the session's. */
+export interface LoadDenoiserOptions extends CreateSessionOptions {
+  /** File name used in messages (default "unet.onnx"). */
+  source?: string;
+  /**
+   * Which attention layers must be tapped (default `"all"`): the load fails with one error
+   * listing found and skipped layers when the model cannot give them.
+   */
+  attention?: AttentionNeed;
+}
+
+/**
+ * Loads a denoiser from ONNX bytes, tapping Q and K of every attention core.
+ *
+ * @example
+ * ```ts
+ * const d = await loadDenoiser(Deno.readFileSync("unet.onnx"), {
+ *   sample: "sample", timestep: "timestep", context: "encoder_hidden_states", output: "out_sample",
+ * });
+ * ```
+ */
 export async function loadDenoiser(
   bytes: Uint8Array,
   io: DenoiserIo,
-  opts: CreateSessionOptions & { source?: string } = {},
+  loadOpts: LoadDenoiserOptions = {},
 ): Promise<Denoiser> {
+  const { attention = "all", ...opts } = loadOpts;
   const source = opts.source ?? "unet.onnx";
   const graph = decodeModel(bytes, source);
   checkIo(graph, io, source);
-  const cores = findAttention(graph, { conditioning: [io.context] });
-  if (cores.length === 0) {
-    // Without a core there is nothing to tap; say so at load, not as "taps: expected a
-    // non-empty array" at the first control step (issue 10, O27).
-    throw new AttnkitError(
-      source,
-      `no attention layers were found in this denoiser graph (${graph.graph.node.length} nodes); ` +
-        "attnkit's controls read attention maps, so the UNet/DiT needs at least one " +
-        "softmax(Q·Kᵀ)·V or fused attention core",
-    );
-  }
+  const scan = scanAttention(graph, { conditioning: [io.context] });
+  requireAttention(scan, attention, source);
+  const cores = scan.cores;
+  const masked = cores.filter((c) =>
+    c.masks && (c.masks.additive?.length || c.masks.keyPadding || c.masks.boolean)
+  );
+  check(
+    attention === "none" || masked.length === 0,
+    source,
+    () =>
+      `attention layer(s) ${masked.map((c) => `#${c.index}`).join(", ")} apply a mask inside ` +
+      "a fused op; maps recomputed from the tapped Q and K would ignore it. Export without " +
+      "attention fusion (or without the mask input).",
+  );
   const tapped = tapAttention(graph, cores, { qk: true });
-  const session: Session = await createSession(encodeModel(tapped.model), { ...opts, source });
+  // Float16 / bfloat16 exports: float32 in and out, the model's dtype inside.
+  const edges = [io.sample, io.timestep, io.context];
+  const main = withFloat32Io(tapped.model, edges, [io.output]);
+  const outName = main.outputs[io.output] ?? io.output;
+  const session: Session = await createSession(encodeModel(main.model), { ...opts, source })
+    .catch((e) => {
+      throw bfloat16Refusal(graph, source, opts.executionProviders, e);
+    });
   const tapNames = tapped.taps.flatMap((
     t,
   ) => [t.q!, t.k!, ...(t.scaleOutput ? [t.scaleOutput] : [])]);
@@ -167,7 +233,7 @@ export async function loadDenoiser(
     if (!biased) {
       const built = biasAttention(tapped.model, cores);
       biased = {
-        session: await createSession(encodeModel(built.model), {
+        session: await createSession(encodeModel(withFloat32Io(built.model, edges, []).model), {
           ...opts,
           source: `${source} (bias)`,
         }),
@@ -193,7 +259,7 @@ export async function loadDenoiser(
     context: Tensor,
   ): Record<string, OrtTensor> => ({
     [io.sample]: new ort.Tensor("float32", latents.data, [...latents.shape]),
-    [io.timestep]: timestepTensor(graph, io.timestep, timestep, latents.shape[0]),
+    [io.timestep]: timestepTensor(main.model, io.timestep, timestep, latents.shape[0]),
     [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
   });
   return {
@@ -202,7 +268,7 @@ export async function loadDenoiser(
       expectFinite(latents, "latents");
       const [b, , lh, lw] = latents.shape;
       const feeds = feedsOf(latents, timestep, context);
-      const fetches = wantTaps ? [io.output, ...tapNames] : [io.output];
+      const fetches = wantTaps ? [outName, ...tapNames] : [outName];
       let use = session;
       check(
         bias === undefined || bias.length === tapped.taps.length,
@@ -215,7 +281,7 @@ export async function loadDenoiser(
         Object.assign(feeds, extra);
       }
       const res = await use.run(feeds, fetches);
-      const outT = res[io.output];
+      const outT = res[outName];
       const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
       if (!wantTaps) return { out };
       const items: AttentionTap[][] = Array.from({ length: b }, () => []);
@@ -248,14 +314,20 @@ export async function loadDenoiser(
       );
       if (!vjp) {
         const names = tapped.taps.flatMap((t) => [t.q!, t.k!]);
-        const built = vjpGraph(tapped.model, { wrt: [io.sample], taps: names });
+        // Gradients of a float16/bfloat16 export are taken through the same network in float32
+        // (the VJP's own constants are float32).
+        // Einsum and fused attention are differentiated as the MatMuls they are.
+        const plain = lowerFusedAttention(lowerEinsum(upcastToFloat32(tapped.model)), cores);
+        const built = vjpGraph(plain, { wrt: [io.sample], taps: names });
+        const grad = built.gradOutputs[0];
+        const io32 = withFloat32Io(built.model, edges, [grad]);
         vjp = {
-          session: await createSession(encodeModel(built.model), {
+          session: await createSession(encodeModel(io32.model), {
             ...opts,
             source: `${source} (VJP)`,
           }),
           cot: built.cotangentInputs,
-          out: built.gradOutputs[0],
+          out: io32.outputs[grad] ?? grad,
         };
       }
       const feeds = feedsOf(latents, timestep, context);
