@@ -70,9 +70,25 @@ function isFallback(adapter: GPUAdapter): boolean {
   return onInfo === true || onAdapter === true;
 }
 
+/**
+ * Mesa's drivers print "XDG_RUNTIME_DIR is invalid or not set" to stderr when an adapter is
+ * requested without that variable (as in CI and containers); the library never writes to stderr
+ * unasked, so when it is unset (and env access is granted) it points at a private temporary
+ * folder made for this process before the probe.
+ */
+function quietDriverProbe(): void {
+  try {
+    if (Deno.build.os !== "linux" || Deno.env.get("XDG_RUNTIME_DIR")) return;
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.makeTempDirSync({ prefix: "attnkit-xdg-" }));
+  } catch {
+    // Without --allow-env or a writable temp dir, the driver's message is all that is lost.
+  }
+}
+
 function probeAdapter(): Promise<Probe> {
   probe ??= (async (): Promise<Probe> => {
     const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+    if (gpu) quietDriverProbe();
     const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
     if (!adapter) {
       return { adapter: null, report: { available: false, fallback: false, description: "none" } };

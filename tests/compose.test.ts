@@ -113,7 +113,7 @@ Deno.test("compose: box + isac summed; box names a noun the prompt lacks → cle
   await assert.rejects(
     pipe(
       recipe(model, PROMPT, { steps: 2, guidance: 1 }),
-      guide({ loss: lossOf.box({ boxes: { star: [0, 0, 1, 1] } }) }),
+      guide({ loss: lossOf.box({ boxes: { star: [0, 0, 1, 1] } }), rule: rules.gradient(1) }),
       run({ seed: 0 }),
     ),
     (e: Error) => e instanceof AttnkitError && /boxes.*"star"/.test(e.message),
@@ -152,4 +152,60 @@ Deno.test("compose: bad arguments name themselves; parsing errors come as Either
   assert.throws(() => run({ seed: 0.5 }), /seed/);
   assert.ok(isRight(parseE("two cats and a dog")));
   assert.ok(isLeft(parseE("")));
+});
+
+Deno.test("compose: mistakes a new user makes are named when the control is built", async () => {
+  const { model } = fakeModel();
+  const r = recipe(model, PROMPT, { steps: 3, guidance: 1 });
+  const named = (arg: string) => (e: Error) => e instanceof AttnkitError && e.argument === arg;
+  // An uncalled loss factory, a missing rule, bad `at` values.
+  await assert.rejects(
+    pipe(r, guide({ loss: lossOf.isac as never, rule: rules.gradient(1) }), run({ seed: 0 })),
+    named("loss"),
+  );
+  assert.throws(() => guide({ loss: lossOf.isac() } as never), named("rule"));
+  assert.throws(() => guide({ loss: lossOf.isac(), rule: 5 as never }), named("rule"));
+  for (const at of ["x", [-1], [1.5]]) {
+    assert.throws(
+      () => guide({ loss: lossOf.isac(), rule: rules.gradient(1), at: at as never }),
+      named("at"),
+    );
+  }
+  await assert.rejects(
+    pipe(r, guide({ loss: lossOf.isac(), rule: rules.gradient(1), at: [99] }), run({ seed: 0 })),
+    named("at"),
+  );
+  // Samplers: a string is not a sampler; a sampler's own step count wins only when consistent.
+  assert.throws(() => recipe(model, PROMPT, { sampler: "euler" as never }), named("sampler"));
+  assert.throws(
+    () => recipe(model, PROMPT, { sampler: euler({ steps: 3 }), steps: 20 }),
+    named("steps"),
+  );
+  assert.throws(() => recipe(null as never, PROMPT), named("model"));
+  // Boxes are checked when the loss is built, named by noun; sums and lifts by position.
+  assert.throws(
+    () => lossOf.box({ boxes: { circle: [0.5, 0.5, 0.1, 0.1] } }),
+    named("boxes.circle"),
+  );
+  assert.throws(() => lossOf.box({ boxes: { circle: [NaN, 0, 1, 1] } }), named("boxes.circle"));
+  assert.throws(() => lossOf.sum([lossOf.isac(), NaN]), named("terms[0]"));
+  assert.throws(() => lossOf.lift(3 as never), named("loss"));
+  // A lifted loss whose gradient is not a tensor of the maps' shape.
+  const badGrad = lossOf.lift((m) => ({ value: 0, grad: { cross: m.cross.data as never } }));
+  await assert.rejects(
+    pipe(r, guide({ loss: badGrad, rule: rules.gradient(1) }), run({ seed: 0 })),
+    named("loss"),
+  );
+});
+
+Deno.test("compose: a score that cannot tell candidates apart is reported as tied", async () => {
+  const { model } = fakeModel();
+  const flat = lossOf.lift(() => ({ value: 1, grad: {} }));
+  const out = await pipe(
+    recipe(model, PROMPT, { steps: 2, guidance: 1 }),
+    select({ score: flat, candidates: 2 }),
+    run({ seed: 0 }),
+  );
+  assert.equal(out.selection!.tied, true);
+  assert.equal(out.selection!.best, 0);
 });

@@ -6,14 +6,41 @@
  *
  * @example
  * ```ts
- * import { controls } from "../../mod.ts";
+ * import { controls } from "@attnkit/attnkit";
  * const rule = controls.rules.gradient(10);
  * console.assert(typeof rule === "function");
  * ```
  *
  * @module
  */
-export * from "../compose/mod.ts";
+export { guide, recipe, run, select, withSampler } from "../compose/mod.ts";
+export { lossOf } from "../compose/losses.ts";
+export { rules } from "../compose/rules.ts";
+export type {
+  AdamShiftOptions,
+  BoxOptions,
+  ControlFactory,
+  ControlLogEntry,
+  Evaluate,
+  Evaluation,
+  GuideOptions,
+  IsacLossOptions,
+  LossCatalogue,
+  Outcome,
+  Recipe,
+  RecipeOptions,
+  RefineRuleOptions,
+  RuleCatalogue,
+  RunContext,
+  RunControl,
+  RunLoss,
+  RunOptions,
+  SamplerChoice,
+  SelectionOutcome,
+  SelectionPass,
+  SelectPassOptions,
+  StepRule,
+} from "../compose/mod.ts";
 export { isacSpecFor, type PromptSpec } from "../control/isac_spec.ts";
 export {
   expectFiniteLoss,

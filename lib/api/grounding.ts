@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { grounding } from "../../mod.ts";
+ * import { grounding } from "@attnkit/attnkit";
  * const e = grounding.fourierEmbedding([0.5], 2);
  * console.assert(e.length > 0);
  * ```

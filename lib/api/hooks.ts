@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { hooks, onnx } from "../../mod.ts";
+ * import { hooks, onnx } from "@attnkit/attnkit";
  * const bytes = await Deno.readFile(new URL("../../weights/shapes/unet.onnx", import.meta.url));
  * const model = onnx.decodeModel(bytes);
  * const cores = hooks.findAttention(model);

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { maps, tensor } from "../../mod.ts";
+ * import { maps, tensor } from "@attnkit/attnkit";
  * const q = tensor([1, 4, 2], [1, 0, 0, 1, 1, 1, 0, 0]);
  * const m = maps.accumulateMaps([{ kind: "self", q, k: q, size: [2, 2] }]);
  * console.assert(m.self.shape.join() === "4,4");

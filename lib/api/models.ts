@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { models } from "../../mod.ts";
+ * import { models } from "@attnkit/attnkit";
  * const m = await models.loadShapesModel();
  * console.assert(m.info.latentShape.join() === "4,16,16");
  * await m.release();

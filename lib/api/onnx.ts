@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { onnx } from "../../mod.ts";
+ * import { onnx } from "@attnkit/attnkit";
  * const bytes = await Deno.readFile(new URL("../../weights/shapes/vae_decoder.onnx", import.meta.url));
  * const m = onnx.decodeModel(bytes, "vae_decoder.onnx");
  * console.assert(m.graph.node.length > 0);

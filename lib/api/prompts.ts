@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { prompts } from "../../mod.ts";
+ * import { prompts } from "@attnkit/attnkit";
  * const t = prompts.parsePrompt("two cats and a dog");
  * console.assert(t.map((x) => `${x.word}×${x.count}`).join() === "cat×2,dog×1");
  * ```

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts
- * import { samplers } from "../../mod.ts";
+ * import { samplers } from "@attnkit/attnkit";
  * const s = samplers.ddim({ steps: 10 });
  * console.assert(s.timesteps().length === 10);
  * ```

@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { shapes } from "../../mod.ts";
+ * import { shapes } from "@attnkit/attnkit";
  * console.assert(shapes.CLASSES.includes("heart"));
  * ```
  *

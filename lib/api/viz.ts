@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { tensor, viz } from "../../mod.ts";
+ * import { tensor, viz } from "@attnkit/attnkit";
  * const rgb = viz.heatmap([0, 0.5, 1, 0.25], 2, 2);
  * console.assert(rgb.length === 12);
  * ```

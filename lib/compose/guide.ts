@@ -13,14 +13,51 @@ import { NonFiniteLossError } from "../control/latent_grad.ts";
 import { tensor } from "../tensor.ts";
 import type { ControlLogEntry, Recipe } from "./recipe.ts";
 import type { RunLoss } from "./losses.ts";
-import { gradientStep, type StepRule } from "./rules.ts";
+import type { StepRule } from "./rules.ts";
+import type { AttentionMaps } from "../attention/types.ts";
+import type { MapsLossResult } from "../control/latent_grad.ts";
+import { AttnkitError } from "../errors.ts";
+
+/** Checks a step filter: an array of step indices (integers ≥ 0) or a predicate. */
+function checkStepFilter(at: unknown): void {
+  if (at === undefined || typeof at === "function") return;
+  check(
+    Array.isArray(at) && at.every((i) => Number.isInteger(i) && i >= 0),
+    "at",
+    `expected step indices (integers ≥ 0) or a predicate on { step, steps, timestep }, got ${
+      JSON.stringify(at)
+    }`,
+  );
+}
+
+/** A loss result checked for shape: a finite-or-not number and map gradients of the maps' shape. */
+function checkedResult<R extends MapsLossResult>(r: R, maps: AttentionMaps): R {
+  if (r === null || typeof r !== "object" || typeof r.value !== "number" || !r.grad) {
+    throw new AttnkitError("loss", "must return { value: number, grad: { self?, cross? } }");
+  }
+  for (const part of ["self", "cross"] as const) {
+    const g = r.grad[part];
+    if (g === undefined) continue;
+    const want = maps[part].shape;
+    if (!g.shape || !(g.data instanceof Float32Array) || g.data.length !== maps[part].data.length) {
+      throw new AttnkitError(
+        "loss",
+        `grad.${part} must be a tensor of shape [${want}] (tensor(shape, Float32Array))`,
+      );
+    }
+  }
+  return r;
+}
 
 /** Options of {@link guide}. */
 export interface GuideOptions {
   /** The loss whose gradient moves the latents. */
   loss: RunLoss;
-  /** How the latents move (default `rules.gradient(0.01)`, ISAC's η). */
-  rule?: StepRule;
+  /**
+   * How the latents move, e.g. `rules.gradient(10)` (ISAC's Algorithm 1 with η = 10; the paper's
+   * η = 0.01 barely moves the embedded model's latents), `rules.adam(…)`, `rules.refine(…)`.
+   */
+  rule: StepRule;
   /** Steps to act on: indices or a predicate on `{ step, steps, timestep, trainSteps }` (default all). */
   at?: StepFilter;
   /** Label in the run's log (default "guide"). */
@@ -35,8 +72,8 @@ export interface GuideOptions {
  * @example
  * ```ts
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
- * import { guide, lossOf, recipe, rules, run } from "../../mod.ts";
- * import { loadShapesModel } from "../../mod.ts";
+ * import { guide, lossOf, recipe, rules, run } from "@attnkit/attnkit";
+ * import { loadShapesModel } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const out = await pipe(
  *   recipe(model, "a photo of a red circle and a blue square", { steps: 4, guidance: 5 }),
@@ -48,8 +85,15 @@ export interface GuideOptions {
  * ```
  */
 export function guide(opts: GuideOptions): (r: Recipe) => Recipe {
+  check(opts !== null && typeof opts === "object", "opts", "expected { loss, rule, at? }");
   check(typeof opts.loss === "function", "loss", "expected a loss (e.g. lossOf.isac())");
-  const rule = opts.rule ?? gradientStep(0.01);
+  check(
+    typeof opts.rule === "function",
+    "rule",
+    "expected a step rule (e.g. rules.gradient(10), rules.adam(), rules.refine({ eta, target }))",
+  );
+  checkStepFilter(opts.at);
+  const rule = opts.rule;
   const label = opts.label ?? "guide";
   return (r) => ({
     ...r,
@@ -57,6 +101,16 @@ export function guide(opts: GuideOptions): (r: Recipe) => Recipe {
       label,
       make: (ctx) => {
         const loss = opts.loss(ctx);
+        check(
+          typeof loss === "function",
+          "loss",
+          "a recipe loss must return a map loss when the run starts (use lossOf.* or lossOf.lift)",
+        );
+        if (Array.isArray(opts.at)) {
+          const n = ctx.sampler.steps;
+          const bad = opts.at.find((i) => i >= n);
+          check(bad === undefined, "at", `step ${bad} is outside the ${n}-step schedule`);
+        }
         const log: ControlLogEntry[] = [];
         return {
           log,
@@ -69,7 +123,7 @@ export function guide(opts: GuideOptions): (r: Recipe) => Recipe {
                 const g = await adjustGrad(
                   ctx.model,
                   { ...e, latents: x },
-                  (maps, item) => loss(maps, item, e),
+                  (maps, item) => checkedResult(loss(maps, item, e), maps),
                 );
                 return { values: g.values, grad: g.grad };
               }, values);

@@ -9,14 +9,14 @@
  *
  * @module
  */
-import { check } from "../errors.ts";
+import { AttnkitError, check } from "../errors.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { isacStepLoss, type StepMapsLoss } from "../control/optimise_latent.ts";
 import type { MapsLoss, MapsLossResult } from "../control/latent_grad.ts";
 import type { IsacLossFn } from "../control/optimise_latent.ts";
 import { type Schedule, schedule as schedules } from "../schedule.ts";
 import { attendExciteLoss, type AttendExciteOptions } from "../losses/attend_excite.ts";
-import { type Box, boxLoss, type BoxLossOptions } from "../losses/box.ts";
+import { type Box, boxLoss, type BoxLossOptions, checkBox } from "../losses/box.ts";
 import { sumLosses } from "../losses/combine.ts";
 import { iouLoss, type IouOptions } from "../losses/iou.ts";
 import { gsnLoss, type GsnOptions } from "../losses/gsn.ts";
@@ -24,6 +24,17 @@ import type { RunContext } from "./recipe.ts";
 
 /** A loss for a recipe: built once per run from the run's context. */
 export type RunLoss = (ctx: RunContext) => StepMapsLoss;
+
+/**
+ * Catches a factory passed uncalled (`lossOf.isac` for `lossOf.isac()`): the run then hands the
+ * factory its context as options.
+ */
+function expectOptions(opts: unknown, name: string): void {
+  const o = opts as Partial<RunContext> | undefined;
+  if (o && typeof o === "object" && "sampler" in o && "model" in o && "spec" in o) {
+    throw new AttnkitError("loss", `lossOf.${name} must be called: write lossOf.${name}(…)`);
+  }
+}
 
 /** Options of {@link isac}. */
 export interface IsacLossOptions {
@@ -45,6 +56,7 @@ export interface IsacLossOptions {
  * ```
  */
 export function isac(opts: IsacLossOptions = {}): RunLoss {
+  expectOptions(opts, "isac");
   return (ctx) => isacStepLoss(ctx.spec().isac, opts.schedule ?? schedules.soft, opts.loss);
 }
 
@@ -60,6 +72,7 @@ export function isac(opts: IsacLossOptions = {}): RunLoss {
  * ```
  */
 export function attendExcite(opts: Partial<AttendExciteOptions> = {}): RunLoss {
+  expectOptions(opts, "attendExcite");
   return (ctx) => {
     const tokens = tokensOf(ctx, opts.tokens);
     return (maps) => attendExciteLoss(maps, { ...opts, tokens });
@@ -84,6 +97,7 @@ function tokensOf(ctx: RunContext, tokens: AttendExciteOptions["tokens"] | undef
  * ```
  */
 export function iou(opts: Partial<IouOptions> = {}): RunLoss {
+  expectOptions(opts, "iou");
   return (ctx) => {
     const tokens = tokensOf(ctx, opts.tokens);
     return (maps) => iouLoss(maps, { ...opts, tokens });
@@ -100,6 +114,7 @@ export function iou(opts: Partial<IouOptions> = {}): RunLoss {
  * ```
  */
 export function gsn(opts: Partial<GsnOptions> = {}): RunLoss {
+  expectOptions(opts, "gsn");
   return (ctx) => {
     const tokens = tokensOf(ctx, opts.tokens);
     return (maps) => gsnLoss(maps, { ...opts, tokens });
@@ -126,6 +141,20 @@ export interface BoxOptions extends Omit<BoxLossOptions, "tokens" | "boxes" | "a
  * ```
  */
 export function box(opts: BoxOptions): RunLoss {
+  expectOptions(opts, "box");
+  check(
+    opts !== null && typeof opts === "object" && opts.boxes !== null &&
+      typeof opts.boxes === "object" && !Array.isArray(opts.boxes) &&
+      Object.keys(opts.boxes).length > 0,
+    "boxes",
+    "expected { noun: [x0, y0, x1, y1], … } with at least one noun",
+  );
+  for (const [word, b] of Object.entries(opts.boxes)) checkBox(b, `boxes.${word}`);
+  check(
+    opts.alpha === undefined || (typeof opts.alpha === "number" && Number.isFinite(opts.alpha)),
+    "alpha",
+    `must be a finite number, got ${opts.alpha}`,
+  );
   return (ctx) => {
     const targets = ctx.spec().targets;
     const tokens: (readonly number[])[] = [];
@@ -159,6 +188,11 @@ export function box(opts: BoxOptions): RunLoss {
  */
 export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[]): RunLoss {
   check(terms.length > 0, "terms", "needs at least one loss");
+  terms.forEach((t, i) => {
+    const [loss, weight] = typeof t === "function" ? [t, 1] : (Array.isArray(t) ? t : [t, 1]);
+    check(typeof loss === "function", `terms[${i}]`, "expected a loss or [loss, weight]");
+    check(Number.isFinite(weight), `terms[${i}]`, `weight must be finite, got ${weight}`);
+  });
   return (ctx) => {
     const built = terms.map((t) =>
       typeof t === "function" ? { loss: t(ctx), weight: 1 } : { loss: t[0](ctx), weight: t[1] }
@@ -190,8 +224,13 @@ export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[])
  * console.assert(typeof mine === "function");
  * ```
  */
-export function lift<R extends MapsLossResult>(loss: MapsLoss<R> | StepMapsLoss<R>): RunLoss {
-  return () => loss as StepMapsLoss<R>;
+export function lift<R extends MapsLossResult>(loss: StepMapsLoss<R>): RunLoss {
+  check(
+    typeof loss === "function",
+    "loss",
+    "expected (maps, item, at) => { value, grad }",
+  );
+  return () => loss;
 }
 
 /** The shape of {@link lossOf}: each entry builds a {@link RunLoss}. */
@@ -209,7 +248,7 @@ export interface LossCatalogue {
   /** A weighted sum. */
   sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[]): RunLoss;
   /** Your own map loss. */
-  lift<R extends MapsLossResult>(loss: MapsLoss<R> | StepMapsLoss<R>): RunLoss;
+  lift<R extends MapsLossResult>(loss: StepMapsLoss<R>): RunLoss;
 }
 
 /**

@@ -107,14 +107,30 @@ export interface RecipeOptions {
  * @throws {AttnkitError} naming `prompt`, `steps`, `guidance` or `candidates` when out of range.
  * @example
  * ```ts
- * import { recipe } from "./recipe.ts";
- * import { fakeModel } from "../../tests/control_fake_model.ts";
- * const r = recipe(fakeModel().model, "a red circle", { steps: 4 });
+ * import { loadShapesModel, recipe } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const r = recipe(model, "a photo of a red circle", { steps: 4 });
  * console.assert(r.steps === 4 && r.controls.length === 0);
+ * await model.release();
  * ```
  */
-export function recipe(model: DiffusionModel, prompt: string, opts: RecipeOptions = {}): Recipe {
+export function recipe(model: DiffusionModel, prompt: string, opts?: RecipeOptions): Recipe {
+  opts ??= {};
+  check(
+    model !== null && typeof model === "object" && typeof model.denoise === "function" &&
+      typeof model.info === "object",
+    "model",
+    "expected a loaded model (e.g. await loadShapesModel())",
+  );
   check(typeof prompt === "string" && prompt.trim() !== "", "prompt", "must be a non-empty string");
+  checkSampler(opts.sampler);
+  if (isSampler(opts.sampler) && opts.steps !== undefined) {
+    check(
+      opts.steps === opts.sampler.steps,
+      "steps",
+      `${opts.steps} conflicts with the sampler, which was built for ${opts.sampler.steps} steps`,
+    );
+  }
   const steps = opts.steps ?? (isSampler(opts.sampler) ? opts.sampler.steps : 50);
   check(Number.isInteger(steps) && steps >= 1, "steps", `must be a positive integer, got ${steps}`);
   const guidance = opts.guidance ?? 7.5;
@@ -128,6 +144,20 @@ export function recipe(model: DiffusionModel, prompt: string, opts: RecipeOption
   return { model, prompt, sampler: opts.sampler, steps, guidance, candidates, controls: [] };
 }
 
+/** Checks a sampler choice: a Sampler object, a factory `(model, steps) → Sampler`, or absent. */
+function checkSampler(s: unknown): void {
+  if (s === undefined || typeof s === "function") return;
+  const ok = s !== null && typeof s === "object" &&
+    typeof (s as Sampler).step === "function" && typeof (s as Sampler).timesteps === "function";
+  check(
+    ok,
+    "sampler",
+    `expected a sampler (samplers.ddim(…), samplers.samplerFor("euler"), …), got ${
+      typeof s === "string" ? JSON.stringify(s) : typeof s
+    }`,
+  );
+}
+
 /** True when `s` is a ready sampler (not a factory). */
 export function isSampler(s: SamplerChoice | undefined): s is Sampler {
   return typeof s === "object" && s !== null;
@@ -138,13 +168,14 @@ export function isSampler(s: SamplerChoice | undefined): s is Sampler {
  *
  * @example
  * ```ts
- * import { recipe, withSampler } from "./recipe.ts";
- * import { euler } from "../samplers/euler.ts";
- * import { fakeModel } from "../../tests/control_fake_model.ts";
- * const r = withSampler(euler({ steps: 3 }))(recipe(fakeModel().model, "a red circle"));
+ * import { loadShapesModel, recipe, samplers, withSampler } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const r = withSampler(samplers.euler({ steps: 3 }))(recipe(model, "a photo of a red circle"));
  * console.assert(r.steps === 3);
+ * await model.release();
  * ```
  */
 export function withSampler(sampler: SamplerChoice): (r: Recipe) => Recipe {
+  checkSampler(sampler);
   return (r) => ({ ...r, sampler, steps: isSampler(sampler) ? sampler.steps : r.steps });
 }

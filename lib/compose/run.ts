@@ -22,6 +22,8 @@ export interface RunOptions {
   decode?: boolean;
   /** Called after each sampling step with (steps done, total) of the current pass. */
   onProgress?: (done: number, total: number) => void;
+  /** Draw a progress bar on stderr (default false). */
+  progress?: boolean;
 }
 
 /** What a selection pre-pass found. */
@@ -32,6 +34,8 @@ export interface SelectionOutcome {
   scores: number[];
   /** Index of the winner. */
   best: number;
+  /** True when every candidate scored the same (the score cannot tell them apart; 0 won). */
+  tied: boolean;
 }
 
 /** The result of {@link run}. */
@@ -78,7 +82,7 @@ function item(t: Tensor, i: number): Tensor {
  * @example
  * ```ts
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
- * import { loadShapesModel, recipe, run } from "../../mod.ts";
+ * import { loadShapesModel, recipe, run } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const out = await pipe(recipe(model, "a photo of two red stars", { steps: 4 }), run({ seed: 1 }));
  * console.assert(out.images.shape.join() === "1,3,64,64");
@@ -86,6 +90,7 @@ function item(t: Tensor, i: number): Tensor {
  * ```
  */
 export function run(opts: RunOptions): (r: Recipe) => Promise<Outcome> {
+  check(opts !== null && typeof opts === "object", "opts", "expected { seed }");
   check(Number.isSafeInteger(opts.seed), "seed", `must be a safe integer, got ${opts.seed}`);
   return async (r) => {
     const sampler = samplerOf(r);
@@ -94,6 +99,7 @@ export function run(opts: RunOptions): (r: Recipe) => Promise<Outcome> {
       sampler,
       guidance: r.guidance,
       onProgress: opts.onProgress,
+      progress: opts.progress === true,
     };
     let seed = opts.seed;
     let start = r.latents;
@@ -123,7 +129,7 @@ export function run(opts: RunOptions): (r: Recipe) => Promise<Outcome> {
         },
       });
       const best = scores.indexOf(Math.min(...scores));
-      selection = { label: sel.label, scores, best };
+      selection = { label: sel.label, scores, best, tied: scores.every((v) => v === scores[0]) };
       seed = opts.seed + best;
       start = item(init, best);
       if (r.controls.length === 0) latents = item(pre, best);

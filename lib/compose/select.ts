@@ -13,7 +13,7 @@ import type { RunLoss } from "./losses.ts";
 
 /** Options of {@link select}. */
 export interface SelectPassOptions {
-  /** The score (default ISAC's L_t: pass `lossOf.isac()`). */
+  /** The score, summed over steps (lowest wins), e.g. `lossOf.isac()` (ISAC's Σ_t L_t). */
   score: RunLoss;
   /** Candidates N (default 4, the paper's). */
   candidates?: number;
@@ -28,7 +28,7 @@ export interface SelectPassOptions {
  * @example
  * ```ts
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
- * import { lossOf, loadShapesModel, recipe, run, select } from "../../mod.ts";
+ * import { lossOf, loadShapesModel, recipe, run, select } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const out = await pipe(
  *   recipe(model, "a photo of three yellow hearts", { steps: 4, guidance: 5 }),
@@ -40,6 +40,7 @@ export interface SelectPassOptions {
  * ```
  */
 export function select(opts: SelectPassOptions): (r: Recipe) => Recipe {
+  check(opts !== null && typeof opts === "object", "opts", "expected { score, candidates? }");
   const n = opts.candidates ?? 4;
   check(Number.isInteger(n) && n >= 2, "candidates", `must be an integer ≥ 2, got ${n}`);
   check(typeof opts.score === "function", "score", "expected a loss (e.g. lossOf.isac())");

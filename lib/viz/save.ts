@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { check } from "../errors.ts";
+import { AttnkitError, check } from "../errors.ts";
+import { expectFinite } from "../tensor.ts";
 import { encodePng } from "../png.ts";
 import { enlarge, tileGrid } from "../shapes/grid.ts";
 import type { Tensor } from "../tensor.ts";
@@ -34,14 +35,27 @@ export async function savePng(
   check(batches.length > 0, "images", "expected at least one image");
   const scale = opts.scale ?? 1;
   check(Number.isInteger(scale) && scale >= 1, "scale", `must be an integer ≥ 1, got ${scale}`);
-  const [, , h, w] = batches[0].shape;
+  check(
+    opts.cols === undefined || (Number.isInteger(opts.cols) && opts.cols >= 1),
+    "cols",
+    `must be an integer ≥ 1, got ${opts.cols}`,
+  );
+  check(images !== null && typeof images === "object", "images", "expected [N, 3, H, W] images");
+  const first = batches[0]?.shape ?? [];
+  check(
+    first.length === 4 && first[1] === 3 && first[0] >= 1,
+    "images",
+    `expected [N, 3, H, W], got [${first}]`,
+  );
+  const [, , h, w] = first;
   for (const t of batches) {
     check(
       t.shape.length === 4 && t.shape[1] === 3 && t.shape[0] >= 1 && t.shape[2] === h &&
         t.shape[3] === w,
       "images",
-      `expected [N, 3, ${h}, ${w}] batches, got [${t.shape}]`,
+      `expected every batch as [N, 3, ${h}, ${w}], got [${t.shape}]`,
     );
+    expectFinite(t, "images");
   }
   const tiles = batches.flatMap((t) =>
     Array.from({ length: t.shape[0] }, (_, b) => enlarge(imageBytes(t, b), w, h, scale))
@@ -53,7 +67,7 @@ export async function savePng(
     await Deno.rename(tmp, path);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
-    throw e;
+    throw new AttnkitError("path", `cannot write ${path}: ${(e as Error).message.split(":")[0]}`);
   }
   return path;
 }
