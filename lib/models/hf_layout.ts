@@ -21,7 +21,7 @@ import { decodeModel } from "../onnx/proto.ts";
 import { externalDataRefs } from "../onnx/external.ts";
 import type { GraphProto, Model, TensorProto, ValueInfoProto } from "../onnx/types.ts";
 import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
-import { confineEntry, modelRoot } from "./root.ts";
+import { confineEntry, MAX_ONNX_BYTES, modelRoot, readFileChecked } from "./root.ts";
 
 /** One file of the layout. */
 export interface LayoutEntry {
@@ -61,6 +61,11 @@ export interface TensorSignature {
 export interface OnnxModelFiles {
   /** Local path of the `.onnx` file. */
   model: string;
+  /**
+   * The `.onnx` bytes that were scanned for external data, so the session gets exactly these
+   * (reading the file again would let it change in between).
+   */
+  bytes?: Uint8Array;
   /** External weight files: `location` as stored in the model, `path` the local file. */
   externalData: { location: string; path: string }[];
   /** Graph inputs. */
@@ -259,7 +264,7 @@ export async function resolveOnnxModel(
 ): Promise<OnnxModelFiles> {
   const model = await get(rel, true);
   if (model === undefined) throw missingFileError(rel, root);
-  const bytes = await Deno.readFile(model);
+  const bytes = await readFileChecked(model, rel, MAX_ONNX_BYTES);
   const decoded = decodeModel(bytes, rel);
   const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/") + 1) : "";
   const externalData: { location: string; path: string }[] = [];
@@ -277,7 +282,13 @@ export async function resolveOnnxModel(
     }
     externalData.push({ location, path });
   }
-  return { model, externalData, inputs: modelInputs(decoded), outputs: modelOutputs(decoded) };
+  return {
+    model,
+    bytes,
+    externalData,
+    inputs: modelInputs(decoded),
+    outputs: modelOutputs(decoded),
+  };
 }
 
 /**

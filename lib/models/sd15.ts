@@ -27,7 +27,7 @@ import {
   type Sd15Files,
 } from "./hf_layout.ts";
 import { configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
-import { modelRoot } from "./root.ts";
+import { MAX_ONNX_BYTES, modelRoot, readFileChecked } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
 export interface SchedulerConfig {
@@ -315,9 +315,12 @@ async function sessionFor(
   rel: string,
   factory: SessionFactory,
 ): Promise<Session> {
-  const bytes = await Deno.readFile(files.model);
+  const bytes = files.bytes ?? await readFileChecked(files.model, files.model, MAX_ONNX_BYTES);
   const external = await Promise.all(
-    files.externalData.map(async (e) => ({ path: e.location, data: await Deno.readFile(e.path) })),
+    files.externalData.map(async (e) => ({
+      path: e.location,
+      data: await readFileChecked(e.path, `${files.model} external data`),
+    })),
   );
   return await factory(bytes, external, rel);
 }

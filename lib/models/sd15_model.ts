@@ -14,6 +14,7 @@ import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { loadClipTokenizer } from "./clip_tokenizer.ts";
 import type { OnnxModelFiles } from "./hf_layout.ts";
+import { MAX_ONNX_BYTES, readFileChecked } from "./root.ts";
 import {
   checkTokenLength,
   type LoadSd15Options,
@@ -32,9 +33,12 @@ export interface Sd15ModelOptions extends LoadSd15Options {
 async function readModel(
   files: OnnxModelFiles,
 ): Promise<{ bytes: Uint8Array; external: { path: string; data: Uint8Array }[] }> {
-  const bytes = await Deno.readFile(files.model);
+  const bytes = files.bytes ?? await readFileChecked(files.model, files.model, MAX_ONNX_BYTES);
   const external = await Promise.all(
-    files.externalData.map(async (e) => ({ path: e.location, data: await Deno.readFile(e.path) })),
+    files.externalData.map(async (e) => ({
+      path: e.location,
+      data: await readFileChecked(e.path, `${files.model} external data`),
+    })),
   );
   return { bytes, external };
 }

@@ -14,7 +14,13 @@ import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { wordTokenizer } from "../prompt/word_tokenizer.ts";
 import { CLASSES, COLOURS } from "../shapes/world.ts";
-import { type ModelRoot, modelRoot, type OnnxFile, readOnnx } from "./root.ts";
+import {
+  type ModelRoot,
+  modelRoot,
+  type ModelRootOptions,
+  type OnnxFile,
+  readOnnx,
+} from "./root.ts";
 import { parseShapesConfig, parseShapesTokenizer } from "./shapes_config.ts";
 import { modelInputs, modelOutputs } from "./hf_layout.ts";
 
@@ -72,6 +78,8 @@ export interface LoadShapesOptions {
   dir?: string | URL;
   /** onnxruntime session options (execution providers, threads). */
   session?: CreateSessionOptions;
+  /** Size cap per file and, for URL roots, timeouts and redirects ({@link ModelRootOptions}). */
+  limits?: ModelRootOptions;
 }
 
 /** `what` for errors about a file named by `config.json` `files.<key>`. */
@@ -117,7 +125,12 @@ async function session(root: ModelRoot, file: OnnxFile, opts: CreateSessionOptio
  * ```
  */
 export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<DiffusionModel> {
-  const root = modelRoot(opts.dir ?? SHAPES_WEIGHTS);
+  check(
+    opts !== null && typeof opts === "object" && !Array.isArray(opts),
+    "opts",
+    `expected an options object ({dir, session, limits}), got ${JSON.stringify(opts)}`,
+  );
+  const root = modelRoot(opts.dir ?? SHAPES_WEIGHTS, opts.limits);
   const config = parseShapesConfig(await root.readJsonObject("config.json", "config.json"));
   const tok = parseShapesTokenizer(
     await root.readJsonObject(config.files.tokenizer, named("tokenizer")),

@@ -164,6 +164,48 @@ function namedRuns(session: Session, source: string, provider: string): Session 
   });
 }
 
+const PROVIDERS: readonly ExecutionProvider[] = ["wasm", "webgpu", "node"];
+
+/**
+ * Checks the options a caller may pass untyped (from JavaScript or JSON): providers a non-empty
+ * array of known names, external data an array of `{path: string, data: Uint8Array}` (a string
+ * `data` would let onnxruntime-web fetch a URL by itself).
+ */
+function checkOptions(opts: CreateSessionOptions): void {
+  if (opts === null || typeof opts !== "object") {
+    throw new AttnkitError("opts", `expected an options object, got ${JSON.stringify(opts)}`);
+  }
+  const eps = opts.executionProviders;
+  if (eps !== undefined) {
+    if (
+      !Array.isArray(eps) || eps.length === 0 ||
+      !eps.every((e) => (PROVIDERS as readonly unknown[]).includes(e))
+    ) {
+      throw new AttnkitError(
+        "executionProviders",
+        `expected a non-empty array of ${PROVIDERS.map((p) => `"${p}"`).join(", ")}, got ${
+          JSON.stringify(eps)
+        }`,
+      );
+    }
+  }
+  const ext = opts.externalData;
+  if (ext !== undefined) {
+    if (!Array.isArray(ext)) {
+      throw new AttnkitError("externalData", `expected an array, got ${JSON.stringify(ext)}`);
+    }
+    ext.forEach((e, i) => {
+      if (!e || typeof e.path !== "string" || !(e.data instanceof Uint8Array)) {
+        throw new AttnkitError(
+          `externalData[${i}]`,
+          "expected {path: string, data: Uint8Array}; the bytes must be supplied, never a path " +
+            "or URL for onnxruntime to open",
+        );
+      }
+    });
+  }
+}
+
 /**
  * Refuses model bytes that name external data not supplied in `externalData`: onnxruntime-node
  * would resolve such a location against the working directory (issue 10, F1), and
@@ -203,6 +245,7 @@ export async function createSession(
   bytes: Uint8Array,
   opts: CreateSessionOptions = {},
 ): Promise<Session> {
+  checkOptions(opts);
   const eps = opts.executionProviders ?? ["wasm"];
   const source = opts.source ?? "model";
   checkExternalData(bytes, opts);

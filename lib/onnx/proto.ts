@@ -54,7 +54,9 @@ const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
-const utf8Decoder = new TextDecoder("utf-8");
+// Strict and BOM-preserving: a name or location must decode to exactly the bytes onnxruntime
+// sees (a lossy or BOM-stripping decode can make two different files look alike).
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
@@ -166,12 +168,28 @@ class Reader {
     this.fail("varint longer than 10 bytes", start);
   }
 
-  /** Unsigned varint as a JS number (tags, lengths); fails above 2^53. */
-  uint(end: number): number {
+  /**
+   * A tag or a length prefix: at most 5 bytes, canonically encoded, below 2^32. onnxruntime's
+   * C++ protobuf keeps only the low 32 bits of a tag, so a wider tag would name a different
+   * field there than here (issue 10 break test, F1 bypass); it refuses longer lengths itself.
+   */
+  small(end: number, what: "tag" | "length"): number {
+    const buf = this.buf;
     const at = this.pos;
-    this.varintParts(end);
-    if (this.hi > 0x1fffff) this.fail("varint too large for a length or tag", at);
-    return this.hi * 4294967296 + this.lo;
+    let v = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= end) this.fail(`truncated ${what}`, at);
+      const b = buf[this.pos++];
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) {
+        if (b === 0 && i > 0) this.fail(`over-long ${what} varint (non-canonical encoding)`, at);
+        if (v >= 2 ** 32) {
+          this.fail(`${what} ${v} is 2^32 or more (onnxruntime would truncate it)`, at);
+        }
+        return v;
+      }
+    }
+    return this.fail(`${what} varint longer than 5 bytes`, at);
   }
 
   int32(end: number): number {
@@ -209,7 +227,7 @@ class Reader {
   /** Reads a length prefix and returns the end offset of the delimited bytes. */
   lenEnd(end: number, what: string): number {
     const at = this.pos;
-    const n = this.uint(end);
+    const n = this.small(end, "length");
     if (this.pos + n > end) {
       this.fail(`truncated ${what}: needs ${n} bytes, ${end - this.pos} left`, at);
     }
@@ -224,9 +242,14 @@ class Reader {
   }
 
   string(end: number, what: string): string {
+    const at = this.pos;
     const b = this.bytes(end, what);
     this.charge(COST_STRING + b.length);
-    return utf8Decoder.decode(b);
+    try {
+      return utf8Decoder.decode(b);
+    } catch {
+      return this.fail(`${what} is not valid UTF-8`, at);
+    }
   }
 
   skip(wire: number, end: number, field: number): void {
@@ -251,7 +274,7 @@ class Reader {
         for (;;) {
           if (this.pos >= end) this.fail(`unterminated group ${field}`, at);
           const tagAt = this.pos;
-          const tag = this.uint(end);
+          const tag = this.small(end, "tag");
           const f = Math.floor(tag / 8);
           const w = tag & 7;
           if (w === 4) {
@@ -278,7 +301,7 @@ function fields(
 ): void {
   while (r.pos < end) {
     const tagAt = r.pos;
-    const tag = r.uint(end);
+    const tag = r.small(end, "tag");
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 0) r.fail(`field number 0 in ${message}`, tagAt);
