@@ -60,7 +60,32 @@ const MAX_DEPTH = 100;
  * ```
  */
 export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] {
-  const seen = new Set<string>();
+  return [...new Set(externalDataEntries(bytes, source).map((e) => e.location))];
+}
+
+/** One tensor's external-data reference, as stored in the model (strings, unparsed). */
+export interface ExternalDataEntry {
+  /** The tensor's name. */
+  tensor: string;
+  /** Its `location` (one entry per location the tensor names). */
+  location: string;
+  /** Its `offset` entry, if any (a decimal byte offset into the file). */
+  offset?: string;
+  /** Its `length` entry, if any (a decimal byte count). */
+  length?: string;
+}
+
+/**
+ * Every external-data reference in ONNX model bytes with the tensor that makes it, found by the
+ * same walk as {@link externalDataRefs}.
+ *
+ * @example
+ * ```ts
+ * externalDataEntries(bytes, "unet.onnx"); // [{ tensor: "w", location: "w.bin", offset: "0", length: "64" }]
+ * ```
+ */
+export function externalDataEntries(bytes: Uint8Array, source = "model"): ExternalDataEntry[] {
+  const seen: ExternalDataEntry[] = [];
   const fail = (at: number, why: string): never => {
     throw new AttnkitError(source, `malformed ONNX protobuf at byte offset ${at}: ${why}`);
   };
@@ -104,7 +129,7 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
     try {
       return utf8.decode(bytes.subarray(from, to));
     } catch {
-      return fail(from, "an external_data entry is not valid UTF-8");
+      return fail(from, "a tensor name or external_data entry is not valid UTF-8");
     }
   };
   const walk = (kind: Kind, end: number, depth: number): void => {
@@ -112,6 +137,9 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
     const children = CHILDREN[kind];
     const locations: string[] = [];
     let isExternal = false;
+    let tensorName = "";
+    let offset: string | undefined;
+    let length: string | undefined;
     while (pos < end) {
       const { field, wire, at: tagAt } = tagOf(end);
       if (field === 0) fail(tagAt, "field number 0");
@@ -127,6 +155,7 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
         if (e > end) fail(tagAt, `truncated field ${field}: needs ${n} bytes, ${end - pos} left`);
         const child = children[field];
         if (child) walk(child, e, depth + 1);
+        else if (kind === "tensor" && field === 8) tensorName = text(pos, e);
         else if (kind === "tensor" && field === 13) {
           // StringStringEntryProto { key = 1; value = 2; }
           let key = "", value = "";
@@ -143,6 +172,8 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
           // Every location is listed, not only the last: whichever one onnxruntime keeps must
           // have been supplied.
           if (key === "location") locations.push(value);
+          else if (key === "offset") offset = value;
+          else if (key === "length") length = value;
         }
         pos = e;
       } else {
@@ -156,9 +187,14 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
         throw new AttnkitError(source, "a tensor is marked as external data but names no location");
       }
       // A location on a tensor not marked EXTERNAL is listed too: erring towards "must be supplied".
-      for (const l of locations) seen.add(l);
+      for (const location of locations) {
+        const entry: ExternalDataEntry = { tensor: tensorName, location };
+        if (offset !== undefined) entry.offset = offset;
+        if (length !== undefined) entry.length = length;
+        seen.push(entry);
+      }
     }
   };
   walk("model", bytes.length, 0);
-  return [...seen];
+  return seen;
 }

@@ -10,7 +10,7 @@
  */
 import * as ortModule from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError } from "../errors.ts";
-import { externalDataRefs } from "./external.ts";
+import { externalDataEntries } from "./external.ts";
 import { getBackend, useDevice } from "../../kernels/backend.ts";
 
 /** The onnxruntime-web namespace (Tensor, InferenceSession, env, …). */
@@ -216,16 +216,37 @@ function checkExternalData(bytes: Uint8Array, opts: CreateSessionOptions): void 
   if (!(bytes instanceof Uint8Array)) {
     throw new AttnkitError(source, "expected the model's bytes as a Uint8Array");
   }
-  const supplied = new Set((opts.externalData ?? []).map((e) => e.path));
-  for (const location of externalDataRefs(bytes, source)) {
-    if (!supplied.has(location)) {
-      throw new AttnkitError(
-        source,
-        `names external data ${JSON.stringify(location)} that was not supplied in externalData; ` +
-          "attnkit never lets onnxruntime open files itself (load model files through a " +
-          "ModelRoot: readOnnx in lib/models/root.ts)",
-      );
+  const supplied = new Map((opts.externalData ?? []).map((e) => [e.path, e.data]));
+  for (const { tensor, location, offset, length } of externalDataEntries(bytes, source)) {
+    const data = supplied.get(location);
+    if (data !== undefined) {
+      // onnxruntime's own message for a bad range names neither tensor nor file (or crashes).
+      const bad = (why: string): never => {
+        throw new AttnkitError(
+          source,
+          `tensor ${JSON.stringify(tensor)}: external data ${JSON.stringify(location)} ${why}`,
+        );
+      };
+      const int = (key: string, v: string | undefined): number => {
+        if (v === undefined) return key === "offset" ? 0 : data.length - int("offset", offset);
+        if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
+          bad(`has ${key} ${JSON.stringify(v)}, not a byte count`);
+        }
+        return Number(v);
+      };
+      const from = int("offset", offset);
+      const n = int("length", length);
+      if (from > data.length || from + n > data.length) {
+        bad(`has offset ${from} and length ${n}, past the end of its ${data.length} bytes`);
+      }
+      continue;
     }
+    throw new AttnkitError(
+      source,
+      `names external data ${JSON.stringify(location)} that was not supplied in externalData; ` +
+        "attnkit never lets onnxruntime open files itself (load model files through a " +
+        "ModelRoot: readOnnx in lib/models/root.ts)",
+    );
   }
 }
 
