@@ -26,7 +26,7 @@ import {
   resolveSd15Layout,
   type Sd15Files,
 } from "./hf_layout.ts";
-import { configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
+import { checkFinalAlphaBar, configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
 import { MAX_ONNX_BYTES, modelRoot, readFileChecked } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
@@ -110,6 +110,8 @@ export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerCon
       `trained_betas must be ${config.numTrainTimesteps} numbers in (0, 1)`,
     );
     config.trainedBetas = trained as number[];
+  } else if (betaSchedule !== "squaredcos_cap_v2") {
+    checkFinalAlphaBar(betaSchedule, betaStart, betaEnd, numTrainTimesteps, A, "");
   }
   return config;
 }

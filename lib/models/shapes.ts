@@ -176,6 +176,19 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       `${want} differs from ${unetFile.entry}'s ${io.sample} input (axis ${axis} is ${got})`,
     );
   }
+  // image_size must be what the decoder makes: checked here when its graph fixes the size, and
+  // on every decode otherwise.
+  const decoderOut = modelOutputs(decoderFile.model)[0];
+  for (const axis of [2, 3]) {
+    const d = decoderOut?.shape[axis];
+    check(
+      typeof d !== "number" || d <= 0 || d === config.image_size,
+      "config.json image_size",
+      () =>
+        `${config.image_size} differs from ${decoderFile.entry}'s output ${decoderOut?.name} ` +
+        `(axis ${axis} is ${d})`,
+    );
+  }
   const [text, decoder, denoiser] = await allOrRelease([
     () => session(root, textFile, so),
     () => session(root, decoderFile, so),
@@ -217,8 +230,15 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
     },
-    decode(latents: Tensor): Promise<Tensor> {
-      return runDecoder(decoder, latents);
+    async decode(latents: Tensor): Promise<Tensor> {
+      const image = await runDecoder(decoder, latents);
+      const [h, w] = image.shape.slice(2);
+      check(
+        h === config.image_size && w === config.image_size,
+        "config.json image_size",
+        () => `${config.image_size}, but ${decoderFile.entry} made images of ${h}×${w}`,
+      );
+      return image;
     },
     async release() {
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);
