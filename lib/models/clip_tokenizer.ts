@@ -237,7 +237,12 @@ export function createClipTokenizer(
   const ids = new Map<string, number>();
   const names = new Map<number, string>();
   for (const [tok, id] of Object.entries(vocab)) {
-    check(Number.isInteger(id) && id >= 0, "vocab", `id of ${JSON.stringify(tok)} is ${id}`);
+    // Ids travel as int32 to the text encoder: 4294967297 would wrap to 1 there.
+    check(
+      Number.isInteger(id) && id >= 0 && id <= 0x7fffffff,
+      "vocab",
+      () => `id of ${JSON.stringify(tok)} is ${id}; ids are integers in [0, 2^31 - 1]`,
+    );
     ids.set(tok, id);
     names.set(id, tok);
   }
@@ -359,13 +364,32 @@ export function clipOptionsFromConfig(
   tokenizerConfig: Record<string, unknown> | undefined,
   specialTokensMap: Record<string, unknown> | undefined,
 ): ClipTokenizerOptions {
+  const named = (file: string, from: Record<string, unknown> | undefined, key: string) => {
+    const v = from?.[key];
+    if (v === undefined || v === null) return undefined;
+    const name = tokenName(v);
+    check(
+      name !== undefined,
+      `tokenizer/${file} ${key}`,
+      () => `expected a token string or {"content": string}, got ${JSON.stringify(v)}`,
+    );
+    return name;
+  };
   const pick = (key: string): string | undefined =>
-    tokenName(tokenizerConfig?.[key]) ?? tokenName(specialTokensMap?.[key]);
+    named("tokenizer_config.json", tokenizerConfig, key) ??
+      named("special_tokens_map.json", specialTokensMap, key);
   const opts: ClipTokenizerOptions = {};
   const maxLen = tokenizerConfig?.["model_max_length"];
-  // transformers writes a huge sentinel when no length is set; CLIP's position table has 77 rows.
+  // transformers writes a huge sentinel (1e30) when no length is set; CLIP's position table has
+  // 77 rows. Anything else must be a usable length.
   if (typeof maxLen === "number" && Number.isInteger(maxLen) && maxLen >= 2 && maxLen <= 4096) {
     opts.maxLength = maxLen;
+  } else {
+    check(
+      maxLen === undefined || maxLen === null || (typeof maxLen === "number" && maxLen >= 1e29),
+      "tokenizer/tokenizer_config.json model_max_length",
+      () => `expected an integer in [2, 4096], got ${JSON.stringify(maxLen)}`,
+    );
   }
   const bos = pick("bos_token");
   const eos = pick("eos_token");

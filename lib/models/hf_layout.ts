@@ -322,6 +322,16 @@ export async function resolveSd15Layout(root: string, get: FileGetter): Promise<
         `Stable Diffusion 1.x/2.x-class pipelines (one CLIP text encoder)`,
     );
   }
+  // A pipeline cannot run without these; `[null, null]` says it has none.
+  for (const key of ["unet", "text_encoder", "vae_decoder", "tokenizer", "scheduler"]) {
+    if (declaresComponent(index, key) === false) {
+      throw new AttnkitError(
+        `model_index.json ${key}`,
+        `declares the ${key} absent ([null, null]) in ${root}, but an SD 1.5-class pipeline ` +
+          "needs it",
+      );
+    }
+  }
   const schedulerConfig = await need("scheduler/scheduler_config.json");
   const tokenizer: ClipTokenizerFiles = {
     vocab: await need("tokenizer/vocab.json"),
