@@ -421,10 +421,15 @@ export function modelRoot(where: string | URL, opts: ModelRootOptions = {}): Mod
 
 function tooLarge(what: string, file: string, bytes: number, cap: number): AttnkitError {
   const size = (x: number): string =>
-    x >= 1024 ** 3 ? `${(x / 1024 ** 3).toFixed(1)} GiB` : `${(x / 1024 ** 2).toFixed(1)} MiB`;
+    x >= 1024 ** 3
+      ? `${(x / 1024 ** 3).toFixed(1)} GiB`
+      : x >= 1024 ** 2
+      ? `${(x / 1024 ** 2).toFixed(1)} MiB`
+      : `${x}-byte`;
   return new AttnkitError(
     what,
-    `${file} is ${size(bytes)} or more, over the ${size(cap)} limit for this kind of file ` +
+    `${file} is ${size(bytes).replace("-byte", " bytes")} or more, over the ${size(cap)} ` +
+      "limit for this kind of file " +
       "(the model root's maxFileBytes option raises the limit for weight files)",
   );
 }

@@ -13,12 +13,7 @@
  * @module
  */
 import { AttnkitError } from "../errors.ts";
-import {
-  checkFinalAlphaBar,
-  configReader,
-  MAX_TOKENS,
-  MAX_TRAIN_STEPS,
-} from "./config_values.ts";
+import { checkFinalAlphaBar, configReader, MAX_TOKENS, MAX_TRAIN_STEPS } from "./config_values.ts";
 import type { ShapesConfig } from "./shapes.ts";
 
 /**
