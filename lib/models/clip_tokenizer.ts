@@ -18,6 +18,7 @@
  */
 import type { PromptTokenizer, Tokenization, TokenPiece } from "../prompt/types.ts";
 import { AttnkitError, check } from "../errors.ts";
+import { readTextChecked } from "./root.ts";
 
 /** A token's text and its span `[start, end)` in the input (empty span for start/end tokens). */
 export type { Tokenization, TokenPiece } from "../prompt/types.ts";
@@ -417,7 +418,7 @@ export interface ClipTokenizerFiles {
 async function readJson(path: string, argument: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await Deno.readTextFile(path));
+    value = JSON.parse(await readTextChecked(path, argument));
   } catch (e) {
     throw new AttnkitError(argument, `cannot read ${path} as JSON: ${(e as Error).message}`);
   }
@@ -433,7 +434,7 @@ export async function loadClipTokenizer(
   opts: ClipTokenizerOptions = {},
 ): Promise<ClipTokenizer> {
   const vocab = await readJson(files.vocab, "vocab");
-  const merges = await Deno.readTextFile(files.merges);
+  const merges = await readTextChecked(files.merges, "merges");
   const config = files.tokenizerConfig
     ? await readJson(files.tokenizerConfig, "tokenizerConfig")
     : undefined;

@@ -21,7 +21,13 @@ import { decodeModel } from "../onnx/proto.ts";
 import { externalDataRefs } from "../onnx/external.ts";
 import type { GraphProto, Model, TensorProto, ValueInfoProto } from "../onnx/types.ts";
 import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
-import { confineEntry, MAX_ONNX_BYTES, modelRoot, readFileChecked } from "./root.ts";
+import {
+  confineEntry,
+  MAX_ONNX_BYTES,
+  modelRoot,
+  readFileChecked,
+  readTextChecked,
+} from "./root.ts";
 
 /** One file of the layout. */
 export interface LayoutEntry {
@@ -66,6 +72,8 @@ export interface OnnxModelFiles {
    * (reading the file again would let it change in between).
    */
   bytes?: Uint8Array;
+  /** Whether the paths are real paths inside a local model folder (not download-cache paths). */
+  local?: boolean;
   /** External weight files: `location` as stored in the model, `path` the local file. */
   externalData: { location: string; path: string }[];
   /** Graph inputs. */
@@ -205,7 +213,7 @@ export function missingFileError(rel: string, root: string): AttnkitError {
 async function readJsonObject(path: string, rel: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await Deno.readTextFile(path));
+    value = JSON.parse(await readTextChecked(path, rel));
   } catch (e) {
     throw new AttnkitError(rel, `is not valid JSON (${path}): ${(e as Error).message}`);
   }
@@ -264,7 +272,8 @@ export async function resolveOnnxModel(
 ): Promise<OnnxModelFiles> {
   const model = await get(rel, true);
   if (model === undefined) throw missingFileError(rel, root);
-  const bytes = await readFileChecked(model, rel, MAX_ONNX_BYTES);
+  const local = !/^https?:\/\//i.test(root);
+  const bytes = await readFileChecked(model, rel, MAX_ONNX_BYTES, local ? "real" : undefined);
   const decoded = decodeModel(bytes, rel);
   const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/") + 1) : "";
   const externalData: { location: string; path: string }[] = [];
@@ -285,6 +294,7 @@ export async function resolveOnnxModel(
   return {
     model,
     bytes,
+    local,
     externalData,
     inputs: modelInputs(decoded),
     outputs: modelOutputs(decoded),

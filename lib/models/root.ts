@@ -438,7 +438,9 @@ function tooLarge(what: string, file: string, bytes: number, cap: number): Attnk
  * Reads a local file through one handle and proves that handle is the file that was checked:
  * the opened file's device and inode must equal those of `path`'s real path, now and (when
  * given) at check time, and the real path must still be `path` — so a link or rename swapped in
- * after a confinement check is refused instead of read (issue 10 break test, TOCTOU). Exactly
+ * after a confinement check is refused instead of read (issue 10 break test, TOCTOU). `checked`
+ * is what the confinement check saw, or `"real"` when `path` is itself the real path that was
+ * checked (as {@link ModelRoot.local} returns it). Exactly
  * the bytes read are returned; reading stops at `maxBytes`. Hard links cannot be told apart
  * from the file itself and are not detected.
  *
@@ -452,7 +454,7 @@ export async function readFileChecked(
   path: string,
   what: string,
   maxBytes: number = MAX_FILE_BYTES,
-  checked?: { real: string; info: Deno.FileInfo },
+  checked?: { real: string; info: Deno.FileInfo } | "real",
 ): Promise<Uint8Array> {
   const resolve = async (): Promise<{ real: string; info: Deno.FileInfo }> => {
     try {
@@ -462,7 +464,14 @@ export async function readFileChecked(
       throw new AttnkitError(what, `cannot read ${path}: ${(e as Error).message}`);
     }
   };
-  const before = checked ?? await resolve();
+  const before = checked === undefined || checked === "real" ? await resolve() : checked;
+  if (checked === "real" && before.real !== path) {
+    throw new AttnkitError(
+      what,
+      `${path} was checked as a real path inside its model root but now resolves to ` +
+        `${before.real}; refusing to read it`,
+    );
+  }
   if (!before.info.isFile) throw new AttnkitError(what, `${path} is not a regular file`);
   let file: Deno.FsFile;
   try {
@@ -497,6 +506,24 @@ export async function readFileChecked(
     return out;
   } finally {
     file.close();
+  }
+}
+
+/**
+ * A small text file (JSON config, tokenizer, merges) read with {@link readFileChecked}: one
+ * checked handle, at most {@link MAX_JSON_BYTES}, strict UTF-8 (BOM kept out of JSON's way).
+ *
+ * @example
+ * ```ts
+ * const text = await readTextChecked("tests/fixtures/hf_tiny/model_index.json", "model_index.json");
+ * ```
+ */
+export async function readTextChecked(path: string, what: string): Promise<string> {
+  const bytes = await readFileChecked(path, what, MAX_JSON_BYTES);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new AttnkitError(what, `${path} is not valid UTF-8 text`);
   }
 }
 

@@ -27,7 +27,7 @@ import {
   type Sd15Files,
 } from "./hf_layout.ts";
 import { checkFinalAlphaBar, configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
-import { MAX_ONNX_BYTES, modelRoot, readFileChecked } from "./root.ts";
+import { MAX_ONNX_BYTES, modelRoot, readFileChecked, readTextChecked } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
 export interface SchedulerConfig {
@@ -251,7 +251,7 @@ function checkManifest(value: unknown, source: string): Sd15Manifest {
 
 async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(await Deno.readTextFile(path));
+    return JSON.parse(await readTextChecked(path, what));
   } catch (e) {
     throw new AttnkitError(what, `cannot read ${path} as JSON: ${(e as Error).message}`);
   }
@@ -317,11 +317,13 @@ async function sessionFor(
   rel: string,
   factory: SessionFactory,
 ): Promise<Session> {
-  const bytes = files.bytes ?? await readFileChecked(files.model, files.model, MAX_ONNX_BYTES);
+  const real = files.local ? "real" : undefined;
+  const bytes = files.bytes ??
+    await readFileChecked(files.model, files.model, MAX_ONNX_BYTES, real);
   const external = await Promise.all(
     files.externalData.map(async (e) => ({
       path: e.location,
-      data: await readFileChecked(e.path, `${files.model} external data`),
+      data: await readFileChecked(e.path, `${files.model} external data`, undefined, real),
     })),
   );
   return await factory(bytes, external, rel);

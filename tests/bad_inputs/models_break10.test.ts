@@ -25,7 +25,7 @@ import { createSession } from "../../lib/onnx/ort.ts";
 import { loadShapesModel } from "../../lib/models/shapes.ts";
 import { loadSd15Model } from "../../lib/models/sd15_model.ts";
 import { parseSchedulerConfig, resolveSd15Files } from "../../lib/models/sd15.ts";
-import { modelRoot, readFileChecked } from "../../lib/models/root.ts";
+import { modelRoot, readFileChecked, readTextChecked } from "../../lib/models/root.ts";
 import { decodeLatents } from "../../lib/runtime/sample.ts";
 import { tensor } from "../../lib/tensor.ts";
 import {
@@ -373,6 +373,15 @@ Deno.test("break10 F3: URL roots time out and cap sizes; local files are capped 
   await corpus.rejects("bad maxFileBytes", () => modelRoot(SHAPES, { maxFileBytes: -1 }), {
     argument: "maxFileBytes",
   });
+  // SD 1.5 reads its JSON and merges by path: capped too.
+  const sparseJson = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.truncate(sparseJson, 2 ** 40);
+  await corpus.rejects(
+    "sparse 1 TiB vocab.json read by path",
+    () => readTextChecked(sparseJson, "vocab"),
+    { argument: "vocab", says: ["over the 64.0 MiB limit"] },
+  );
+  await Deno.remove(sparseJson);
   // Sparse files: 1 TiB tokenizer.json, 8 GiB decoder (probe_ln.ts sparse, sparse2).
   for (
     const [file, size, limit] of [["tokenizer.json", 2 ** 40, "64.0 MiB"], [
@@ -521,6 +530,19 @@ Deno.test("break10 F5: a file swapped after the confinement check is refused", a
     async () => await readFileChecked(await Deno.realPath(join(SHAPES, "config.json")), "c"),
     (b) => assert.equal(JSON.parse(new TextDecoder().decode(b)).name, "attnkit-shapes"),
   );
+  // A path checked as real (what ModelRoot.local returns; SD 1.5 reads by it) that became a link.
+  const linkDir = await Deno.makeTempDir();
+  const linked = join(await Deno.realPath(linkDir), "model.onnx_data");
+  await Deno.symlink(outside, linked);
+  await corpus.rejects(
+    "checked real path now a link",
+    () => readFileChecked(linked, "unet external data", undefined, "real"),
+    {
+      argument: "unet external data",
+      says: ["now resolves to", outside.split("/").pop()!],
+    },
+  );
+  await Deno.remove(linkDir, { recursive: true });
   // SD 1.5: the scanned bytes are the bytes handed on (no second read).
   const hf = new URL("tests/fixtures/hf_tiny/", REPO).pathname;
   await corpus.works(
