@@ -778,6 +778,9 @@ export function decodeModel(bytes: Uint8Array, source = "model"): Model & Unknow
           return true;
         case 7:
           expectWire(r, w, WIRE_LEN, M, f);
+          // protobuf merges a repeated singular message; keeping only the last would make the
+          // decoded model differ from what onnxruntime builds from the same bytes.
+          if (sawGraph) r.fail("ModelProto.graph appears twice (protobuf would merge the two)");
           m.graph = readGraphAt(r, end);
           sawGraph = true;
           return true;

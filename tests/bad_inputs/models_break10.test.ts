@@ -112,6 +112,13 @@ Deno.test("break10 F1: tags of 2^32 or more, over-long tags, refused by the walk
   }
 });
 
+Deno.test("break10 F1: a second ModelProto.graph (protobuf merges it) is refused", async () => {
+  const bytes = cat(bombModel(), ld(7, ld(1, ld(4, ascii("Relu")))));
+  await corpus.rejects("graph twice", () => {
+    decodeModel(bytes, "twice.onnx");
+  }, { argument: "twice.onnx", says: ["graph appears twice"] });
+});
+
 Deno.test("break10 F1: external-data locations decode strictly (no lossy UTF-8, BOM kept)", async () => {
   const bad = await fixture("b10_location_not_utf8.onnx");
   await corpus.rejects("location not UTF-8", () => externalDataRefs(bad, "m.onnx"), {
