@@ -106,9 +106,9 @@ export function confineEntry(entry: unknown, what: string, rootLabel: string): s
 export interface ModelRootOptions {
   /** Largest file read, in bytes (default {@link MAX_FILE_BYTES}, 4 GiB). */
   maxFileBytes?: number;
-  /** URL roots: longest wait for the next bytes of a response, ms (default 30 s). */
+  /** URL roots: longest wait for the next bytes of a response, ms (default 10 s). */
   idleTimeoutMs?: number;
-  /** URL roots: longest time for one whole file, ms (default 10 min). */
+  /** URL roots: longest time for one whole file, ms (default 30 min: 4 GiB at 2.4 MB/s). */
   totalTimeoutMs?: number;
   /** URL roots: most redirects followed per file, each staying under the root (default 5). */
   maxRedirects?: number;
@@ -220,8 +220,8 @@ export function modelRoot(where: string | URL, opts: ModelRootOptions = {}): Mod
     return v;
   };
   const maxFileBytes = limit("maxFileBytes", MAX_FILE_BYTES);
-  const idleMs = limit("idleTimeoutMs", 30_000);
-  const totalMs = limit("totalTimeoutMs", 600_000);
+  const idleMs = limit("idleTimeoutMs", 10_000);
+  const totalMs = limit("totalTimeoutMs", 1_800_000);
   const maxRedirects = opts.maxRedirects === 0 ? 0 : limit("maxRedirects", 5);
   const scheme = base.protocol;
   if (scheme !== "file:" && scheme !== "http:" && scheme !== "https:") {
