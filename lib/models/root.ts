@@ -8,6 +8,12 @@
  * an entry that would leave the root stops the load with an {@link AttnkitError} naming the
  * entry and the root.
  *
+ * Reading: a local file is opened once and proven to be the file that was checked (same device
+ * and inode, same real path) before its bytes are used; a URL root is fetched without
+ * credentials or userinfo, following only redirects that stay under the root, with an idle and
+ * a total timeout. Every file has a size cap ({@link ModelRootOptions}). Hard links cannot be
+ * told apart from ordinary files and are not detected.
+ *
  * Every loader (the embedded shapes model, SD 1.5, and any later one: SD3, Flux, DiT) resolves
  * model-named files through {@link ModelRoot.local} / {@link ModelRoot.url} (or reads them with
  * {@link ModelRoot.readBytes}) and hands ONNX external data to onnxruntime itself with

@@ -19,6 +19,11 @@
  * A tensor whose dims declare more elements than its data holds (dims [2^31, 2^31] with 4 bytes)
  * is refused at decode, naming the tensor.
  *
+ * Agreement with onnxruntime: its C++ protobuf keeps only the low 32 bits of a tag, so tags of
+ * 2^32 or more (which would name one field here and another there), over-long tag and length
+ * varints, strings that are not strict UTF-8, and a second ModelProto.graph (which protobuf
+ * merges) are refused as malformed rather than kept as unknown fields and written back.
+ *
  * Writing: fields go out in field-number order with onnx.proto's own packing (packed tensor
  * data, unpacked attribute lists and dims), which is what the C++ serializer emits, so a model
  * exported by PyTorch re-encodes to the same bytes unless it had fields this codec skips.
