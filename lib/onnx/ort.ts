@@ -189,6 +189,10 @@ function checkOptions(opts: CreateSessionOptions): void {
       );
     }
   }
+  const threads = opts.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) {
+    throw new AttnkitError("threads", `expected an integer in [1, 256], got ${threads}`);
+  }
   const ext = opts.externalData;
   if (ext !== undefined) {
     if (!Array.isArray(ext)) {

@@ -184,6 +184,7 @@ Deno.test("break10 F1/F7: createSession validates providers and external data", 
     ["providers as a string", { executionProviders: "wasm" }, "executionProviders", "array"],
     ["unknown provider", { executionProviders: ["cuda"] }, "executionProviders", '"node"'],
     ["empty providers", { executionProviders: [] }, "executionProviders", "non-empty"],
+    ["threads -1", { threads: -1 }, "threads", "[1, 256]"],
     ["externalData not an array", { externalData: "x" }, "externalData", "array"],
     [
       "externalData data a string (ORT would fetch it)",
