@@ -27,7 +27,7 @@ import {
   type Sd15Files,
 } from "./hf_layout.ts";
 import { checkFinalAlphaBar, configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
-import { MAX_ONNX_BYTES, modelRoot, readFileChecked, readTextChecked } from "./root.ts";
+import { MAX_ONNX_BYTES, modelRoot, readFileChecked, readTextChecked, redactUrl } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
 export interface SchedulerConfig {
@@ -286,7 +286,8 @@ export async function resolveSd15Files(
   } else if (opts.manifest) {
     manifest = checkManifest(opts.manifest, "manifest");
   }
-  return await resolveSd15Layout(base, remoteFileGetter(base, opts, manifest));
+  // The root as messages and model names show it: no userinfo (credentials go in `headers`).
+  return await resolveSd15Layout(redactUrl(base), remoteFileGetter(base, opts, manifest));
 }
 
 /**

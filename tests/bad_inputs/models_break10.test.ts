@@ -429,7 +429,14 @@ Deno.test("break10 F6: a root URL's userinfo appears in no message and is never 
       () => modelRoot("ftp://user:hunter2@127.0.0.1/x"),
       { argument: "dir" },
     );
-    for (const e of [e1, e2, e3]) assert.ok(!e.message.includes("hunter2"), e.message);
+    const cacheDir = await Deno.makeTempDir();
+    const e4 = await corpus.rejects(
+      "userinfo: SD 1.5 URL root",
+      () => loadSd15Model(`${withPw}nope/`, { cacheDir, progress: false }),
+      { argument: "model_index.json", says: [`${host.url}nope/`] },
+    );
+    await Deno.remove(cacheDir, { recursive: true });
+    for (const e of [e1, e2, e3, e4]) assert.ok(!e.message.includes("hunter2"), e.message);
     await corpus.works("userinfo: root label and href", () => modelRoot(withPw), (r) => {
       assert.ok(!r.label.includes("hunter2") && !r.href.includes("hunter2"));
     });
