@@ -118,6 +118,11 @@ export interface ModelRootOptions {
   totalTimeoutMs?: number;
   /** URL roots: most redirects followed per file, each staying under the root (default 5). */
   maxRedirects?: number;
+  /**
+   * URL roots: other origins a redirect may go to, exactly as written (`https://cdn.example`),
+   * e.g. the CDN a hub hands large files to. Only https origins count. Default none.
+   */
+  redirectOrigins?: readonly string[];
 }
 
 /**
@@ -229,6 +234,20 @@ export function modelRoot(where: string | URL, opts: ModelRootOptions = {}): Mod
   const idleMs = limit("idleTimeoutMs", 10_000);
   const totalMs = limit("totalTimeoutMs", 1_800_000);
   const maxRedirects = opts.maxRedirects === 0 ? 0 : limit("maxRedirects", 5);
+  const extraOrigins = new Set<string>();
+  for (const o of opts.redirectOrigins ?? []) {
+    let u: URL | undefined;
+    try {
+      u = new URL(o);
+    } catch { /* refused below */ }
+    if (!u || u.protocol !== "https:" || u.origin !== o.replace(/\/$/, "")) {
+      throw new AttnkitError(
+        "redirectOrigins",
+        `expected https origins such as "https://cdn.example", got ${JSON.stringify(o)}`,
+      );
+    }
+    extraOrigins.add(u.origin);
+  }
   const scheme = base.protocol;
   if (scheme !== "file:" && scheme !== "http:" && scheme !== "https:") {
     throw new AttnkitError(
@@ -347,14 +366,18 @@ export function modelRoot(where: string | URL, opts: ModelRootOptions = {}): Mod
             next = undefined;
           }
           const shown = next ? redactUrl(next) : JSON.stringify(res.headers.get("location"));
+          const underRoot = next !== undefined && next.origin === base.origin &&
+            next.href.startsWith(href);
+          const allowed = next !== undefined && next.protocol === "https:" &&
+            extraOrigins.has(next.origin);
           if (
-            next === undefined || next.origin !== base.origin || !next.href.startsWith(href) ||
-            next.username !== "" || next.password !== ""
+            next === undefined || !(underRoot || allowed) || next.username !== "" ||
+            next.password !== ""
           ) {
             throw new AttnkitError(
               what,
               `${redactUrl(first)} redirects to ${shown}, outside the model root ${label}; ` +
-                "redirects must stay under the root",
+                "redirects must stay under the root (or go to an origin in redirectOrigins)",
             );
           }
           if (hop >= maxRedirects) {

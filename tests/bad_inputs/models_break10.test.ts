@@ -300,6 +300,11 @@ Deno.test("break10 F2: URL roots follow only redirects that stay under the root"
         says: ["/elsewhere/config.json", "outside the model root"],
       },
     );
+    await corpus.rejects(
+      "redirectOrigins must be https origins",
+      () => modelRoot(`${host.url}m/`, { redirectOrigins: [other.url] }),
+      { argument: "redirectOrigins" },
+    );
     await corpus.rejects("redirect loop", () => root.readBytes("loop.json", "loop"), {
       argument: "loop",
       says: ["more than 5 times"],
