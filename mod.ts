@@ -206,3 +206,6 @@ export * as grounding from "./lib/api/grounding.ts";
 export * as viz from "./lib/api/viz.ts";
 export * as shapes from "./lib/api/shapes.ts";
 export * as onnx from "./lib/api/onnx.ts";
+
+// --- issue 10: break-test fixes (model roots) ---
+export type { ModelRootOptions } from "./lib/models/root.ts";

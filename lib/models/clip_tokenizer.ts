@@ -30,6 +30,7 @@
  */
 import type { PromptTokenizer, Tokenization, TokenPiece } from "../prompt/types.ts";
 import { AttnkitError, check } from "../errors.ts";
+import { readTextChecked } from "./root.ts";
 
 /** A token's text and its span `[start, end)` in the input (empty span for start/end tokens). */
 export type { Tokenization, TokenPiece } from "../prompt/types.ts";
@@ -255,7 +256,12 @@ export function createClipTokenizer(
   const ids = new Map<string, number>();
   const names = new Map<number, string>();
   for (const [tok, id] of Object.entries(vocab)) {
-    check(Number.isInteger(id) && id >= 0, "vocab", `id of ${JSON.stringify(tok)} is ${id}`);
+    // Ids travel as int32 to the text encoder: 4294967297 would wrap to 1 there.
+    check(
+      Number.isInteger(id) && id >= 0 && id <= 0x7fffffff,
+      "vocab",
+      () => `id of ${JSON.stringify(tok)} is ${id}; ids are integers in [0, 2^31 - 1]`,
+    );
     ids.set(tok, id);
     names.set(id, tok);
   }
@@ -377,13 +383,32 @@ export function clipOptionsFromConfig(
   tokenizerConfig: Record<string, unknown> | undefined,
   specialTokensMap: Record<string, unknown> | undefined,
 ): ClipTokenizerOptions {
+  const named = (file: string, from: Record<string, unknown> | undefined, key: string) => {
+    const v = from?.[key];
+    if (v === undefined || v === null) return undefined;
+    const name = tokenName(v);
+    check(
+      name !== undefined,
+      `tokenizer/${file} ${key}`,
+      () => `expected a token string or {"content": string}, got ${JSON.stringify(v)}`,
+    );
+    return name;
+  };
   const pick = (key: string): string | undefined =>
-    tokenName(tokenizerConfig?.[key]) ?? tokenName(specialTokensMap?.[key]);
+    named("tokenizer_config.json", tokenizerConfig, key) ??
+      named("special_tokens_map.json", specialTokensMap, key);
   const opts: ClipTokenizerOptions = {};
   const maxLen = tokenizerConfig?.["model_max_length"];
-  // transformers writes a huge sentinel when no length is set; CLIP's position table has 77 rows.
+  // transformers writes a huge sentinel (1e30) when no length is set; CLIP's position table has
+  // 77 rows. Anything else must be a usable length.
   if (typeof maxLen === "number" && Number.isInteger(maxLen) && maxLen >= 2 && maxLen <= 4096) {
     opts.maxLength = maxLen;
+  } else {
+    check(
+      maxLen === undefined || maxLen === null || (typeof maxLen === "number" && maxLen >= 1e29),
+      "tokenizer/tokenizer_config.json model_max_length",
+      () => `expected an integer in [2, 4096], got ${JSON.stringify(maxLen)}`,
+    );
   }
   const bos = pick("bos_token");
   const eos = pick("eos_token");
@@ -411,7 +436,7 @@ export interface ClipTokenizerFiles {
 async function readJson(path: string, argument: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await Deno.readTextFile(path));
+    value = JSON.parse(await readTextChecked(path, argument));
   } catch (e) {
     throw new AttnkitError(argument, `cannot read ${path} as JSON: ${(e as Error).message}`);
   }
@@ -427,7 +452,7 @@ export async function loadClipTokenizer(
   opts: ClipTokenizerOptions = {},
 ): Promise<ClipTokenizer> {
   const vocab = await readJson(files.vocab, "vocab");
-  const merges = await Deno.readTextFile(files.merges);
+  const merges = await readTextChecked(files.merges, "merges");
   const config = files.tokenizerConfig
     ? await readJson(files.tokenizerConfig, "tokenizerConfig")
     : undefined;

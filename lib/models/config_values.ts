@@ -103,3 +103,48 @@ export function configReader(value: unknown, file: string, path = ""): ConfigRea
     raw: (key) => o[key],
   };
 }
+
+/**
+ * Smallest ᾱ (alpha-bar, the signal fraction) a schedule may reach at its last training step.
+ * Samplers divide by √ᾱ to recover x0; below this the division turns float32 noise into
+ * infinities (SD 1.5 reaches 0.0047).
+ */
+export const MIN_FINAL_ALPHA_BAR = 1e-8;
+
+/**
+ * Checks that a `linear` / `scaled_linear` beta schedule keeps some signal at its last step
+ * (ᾱ_T = ∏(1 − β_t) ≥ {@link MIN_FINAL_ALPHA_BAR}), naming both keys otherwise: betas such as
+ * `beta_start = beta_end = 0.9999999` are each in (0, 1) yet leave ᾱ = 0 after a few steps.
+ * Betas as in diffusers' DDPMScheduler (scaled_linear interpolates √β).
+ *
+ * @example
+ * ```ts
+ * checkFinalAlphaBar("scaled_linear", 0.00085, 0.012, 1000, "scheduler_config.json", ""); // passes
+ * ```
+ */
+export function checkFinalAlphaBar(
+  kind: string,
+  betaStart: number,
+  betaEnd: number,
+  steps: number,
+  file: string,
+  prefix: string,
+): void {
+  let logAlphaBar = 0;
+  for (let t = 0; t < steps; t++) {
+    const f = steps === 1 ? 0 : t / (steps - 1);
+    const beta = kind === "scaled_linear"
+      ? (Math.sqrt(betaStart) + f * (Math.sqrt(betaEnd) - Math.sqrt(betaStart))) ** 2
+      : betaStart + f * (betaEnd - betaStart);
+    logAlphaBar += Math.log1p(-beta);
+  }
+  const alphaBar = Math.exp(logAlphaBar);
+  if (!(alphaBar >= MIN_FINAL_ALPHA_BAR)) {
+    throw new AttnkitError(
+      file,
+      `${prefix}beta_start (${betaStart}) and ${prefix}beta_end (${betaEnd}) over ${steps} steps ` +
+        `leave alpha-bar ${alphaBar.toPrecision(3)} at the last step, below ` +
+        `${MIN_FINAL_ALPHA_BAR}: no signal is left to denoise (SD 1.5 keeps 0.0047)`,
+    );
+  }
+}

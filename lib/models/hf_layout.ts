@@ -21,7 +21,13 @@ import { decodeModel } from "../onnx/proto.ts";
 import { externalDataRefs } from "../onnx/external.ts";
 import type { GraphProto, Model, TensorProto, ValueInfoProto } from "../onnx/types.ts";
 import type { ClipTokenizerFiles } from "./clip_tokenizer.ts";
-import { confineEntry, modelRoot } from "./root.ts";
+import {
+  confineEntry,
+  MAX_ONNX_BYTES,
+  modelRoot,
+  readFileChecked,
+  readTextChecked,
+} from "./root.ts";
 
 /** One file of the layout. */
 export interface LayoutEntry {
@@ -61,6 +67,13 @@ export interface TensorSignature {
 export interface OnnxModelFiles {
   /** Local path of the `.onnx` file. */
   model: string;
+  /**
+   * The `.onnx` bytes that were scanned for external data, so the session gets exactly these
+   * (reading the file again would let it change in between).
+   */
+  bytes?: Uint8Array;
+  /** Whether the paths are real paths inside a local model folder (not download-cache paths). */
+  local?: boolean;
   /** External weight files: `location` as stored in the model, `path` the local file. */
   externalData: { location: string; path: string }[];
   /** Graph inputs. */
@@ -200,7 +213,7 @@ export function missingFileError(rel: string, root: string): AttnkitError {
 async function readJsonObject(path: string, rel: string): Promise<Record<string, unknown>> {
   let value: unknown;
   try {
-    value = JSON.parse(await Deno.readTextFile(path));
+    value = JSON.parse(await readTextChecked(path, rel));
   } catch (e) {
     throw new AttnkitError(rel, `is not valid JSON (${path}): ${(e as Error).message}`);
   }
@@ -259,7 +272,8 @@ export async function resolveOnnxModel(
 ): Promise<OnnxModelFiles> {
   const model = await get(rel, true);
   if (model === undefined) throw missingFileError(rel, root);
-  const bytes = await Deno.readFile(model);
+  const local = !/^https?:\/\//i.test(root);
+  const bytes = await readFileChecked(model, rel, MAX_ONNX_BYTES, local ? "real" : undefined);
   const decoded = decodeModel(bytes, rel);
   const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/") + 1) : "";
   const externalData: { location: string; path: string }[] = [];
@@ -277,7 +291,14 @@ export async function resolveOnnxModel(
     }
     externalData.push({ location, path });
   }
-  return { model, externalData, inputs: modelInputs(decoded), outputs: modelOutputs(decoded) };
+  return {
+    model,
+    bytes,
+    local,
+    externalData,
+    inputs: modelInputs(decoded),
+    outputs: modelOutputs(decoded),
+  };
 }
 
 /**
@@ -310,6 +331,16 @@ export async function resolveSd15Layout(root: string, get: FileGetter): Promise<
       } pipeline; loadSd15 reads ` +
         `Stable Diffusion 1.x/2.x-class pipelines (one CLIP text encoder)`,
     );
+  }
+  // A pipeline cannot run without these; `[null, null]` says it has none.
+  for (const key of ["unet", "text_encoder", "vae_decoder", "tokenizer", "scheduler"]) {
+    if (declaresComponent(index, key) === false) {
+      throw new AttnkitError(
+        `model_index.json ${key}`,
+        `declares the ${key} absent ([null, null]) in ${root}, but an SD 1.5-class pipeline ` +
+          "needs it",
+      );
+    }
   }
   const schedulerConfig = await need("scheduler/scheduler_config.json");
   const tokenizer: ClipTokenizerFiles = {

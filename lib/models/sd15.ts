@@ -31,8 +31,8 @@ import {
   resolveSd15Layout,
   type Sd15Files,
 } from "./hf_layout.ts";
-import { configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
-import { modelRoot } from "./root.ts";
+import { checkFinalAlphaBar, configReader, MAX_TRAIN_STEPS } from "./config_values.ts";
+import { MAX_ONNX_BYTES, modelRoot, readFileChecked, readTextChecked, redactUrl } from "./root.ts";
 
 /** The noise-schedule settings of `scheduler/scheduler_config.json` (diffusers names, camelCase). */
 export interface SchedulerConfig {
@@ -125,6 +125,8 @@ export function parseSchedulerConfig(raw: Record<string, unknown>): SchedulerCon
       `trained_betas must be ${config.numTrainTimesteps} numbers in (0, 1)`,
     );
     config.trainedBetas = trained as number[];
+  } else if (betaSchedule !== "squaredcos_cap_v2") {
+    checkFinalAlphaBar(betaSchedule, betaStart, betaEnd, numTrainTimesteps, A, "");
   }
   const cls = typeof raw["_class_name"] === "string" ? raw["_class_name"] : "DDPMScheduler";
   if (SUPPORTED_SCHEDULERS.includes(cls)) {
@@ -268,7 +270,7 @@ function checkManifest(value: unknown, source: string): Sd15Manifest {
 
 async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(await Deno.readTextFile(path));
+    return JSON.parse(await readTextChecked(path, what));
   } catch (e) {
     throw new AttnkitError(what, `cannot read ${path} as JSON: ${(e as Error).message}`);
   }
@@ -303,7 +305,8 @@ export async function resolveSd15Files(
   } else if (opts.manifest) {
     manifest = checkManifest(opts.manifest, "manifest");
   }
-  return await resolveSd15Layout(base, remoteFileGetter(base, opts, manifest));
+  // The root as messages and model names show it: no userinfo (credentials go in `headers`).
+  return await resolveSd15Layout(redactUrl(base), remoteFileGetter(base, opts, manifest));
 }
 
 /**
@@ -334,9 +337,14 @@ async function sessionFor(
   rel: string,
   factory: SessionFactory,
 ): Promise<Session> {
-  const bytes = await Deno.readFile(files.model);
+  const real = files.local ? "real" : undefined;
+  const bytes = files.bytes ??
+    await readFileChecked(files.model, files.model, MAX_ONNX_BYTES, real);
   const external = await Promise.all(
-    files.externalData.map(async (e) => ({ path: e.location, data: await Deno.readFile(e.path) })),
+    files.externalData.map(async (e) => ({
+      path: e.location,
+      data: await readFileChecked(e.path, `${files.model} external data`, undefined, real),
+    })),
   );
   return await factory(bytes, external, rel);
 }

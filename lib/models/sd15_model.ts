@@ -14,6 +14,7 @@ import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { loadClipTokenizer } from "./clip_tokenizer.ts";
 import type { OnnxModelFiles } from "./hf_layout.ts";
+import { MAX_ONNX_BYTES, readFileChecked, readTextChecked } from "./root.ts";
 import {
   checkTokenLength,
   type LoadSd15Options,
@@ -38,9 +39,14 @@ export interface Sd15ModelOptions extends LoadSd15Options {
 async function readModel(
   files: OnnxModelFiles,
 ): Promise<{ bytes: Uint8Array; external: { path: string; data: Uint8Array }[] }> {
-  const bytes = await Deno.readFile(files.model);
+  const real = files.local ? "real" : undefined;
+  const bytes = files.bytes ??
+    await readFileChecked(files.model, files.model, MAX_ONNX_BYTES, real);
   const external = await Promise.all(
-    files.externalData.map(async (e) => ({ path: e.location, data: await Deno.readFile(e.path) })),
+    files.externalData.map(async (e) => ({
+      path: e.location,
+      data: await readFileChecked(e.path, `${files.model} external data`, undefined, real),
+    })),
   );
   return { bytes, external };
 }
@@ -162,7 +168,7 @@ export async function loadSd15Model(
 
 async function readJsonFile(path: string): Promise<Record<string, unknown>> {
   try {
-    return JSON.parse(await Deno.readTextFile(path));
+    return JSON.parse(await readTextChecked(path, "scheduler/scheduler_config.json"));
   } catch (e) {
     throw new AttnkitError(
       "scheduler/scheduler_config.json",

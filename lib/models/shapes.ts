@@ -14,7 +14,13 @@ import type { Tensor } from "../tensor.ts";
 import { runDecoder, runTextEncoder } from "../runtime/sessions.ts";
 import { wordTokenizer } from "../prompt/word_tokenizer.ts";
 import { CLASSES, COLOURS } from "../shapes/world.ts";
-import { type ModelRoot, modelRoot, type OnnxFile, readOnnx } from "./root.ts";
+import {
+  type ModelRoot,
+  modelRoot,
+  type ModelRootOptions,
+  type OnnxFile,
+  readOnnx,
+} from "./root.ts";
 import { parseShapesConfig, parseShapesTokenizer } from "./shapes_config.ts";
 import { modelInputs, modelOutputs } from "./hf_layout.ts";
 
@@ -72,6 +78,8 @@ export interface LoadShapesOptions {
   dir?: string | URL;
   /** onnxruntime session options (execution providers, threads). */
   session?: CreateSessionOptions;
+  /** Size cap per file and, for URL roots, timeouts and redirects ({@link ModelRootOptions}). */
+  limits?: ModelRootOptions;
 }
 
 /** `what` for errors about a file named by `config.json` `files.<key>`. */
@@ -117,7 +125,12 @@ async function session(root: ModelRoot, file: OnnxFile, opts: CreateSessionOptio
  * ```
  */
 export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<DiffusionModel> {
-  const root = modelRoot(opts.dir ?? SHAPES_WEIGHTS);
+  check(
+    opts !== null && typeof opts === "object" && !Array.isArray(opts),
+    "opts",
+    `expected an options object ({dir, session, limits}), got ${JSON.stringify(opts)}`,
+  );
+  const root = modelRoot(opts.dir ?? SHAPES_WEIGHTS, opts.limits);
   const config = parseShapesConfig(await root.readJsonObject("config.json", "config.json"));
   const tok = parseShapesTokenizer(
     await root.readJsonObject(config.files.tokenizer, named("tokenizer")),
@@ -163,6 +176,19 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       `${want} differs from ${unetFile.entry}'s ${io.sample} input (axis ${axis} is ${got})`,
     );
   }
+  // image_size must be what the decoder makes: checked here when its graph fixes the size, and
+  // on every decode otherwise.
+  const decoderOut = modelOutputs(decoderFile.model)[0];
+  for (const axis of [2, 3]) {
+    const d = decoderOut?.shape[axis];
+    check(
+      typeof d !== "number" || d <= 0 || d === config.image_size,
+      "config.json image_size",
+      () =>
+        `${config.image_size} differs from ${decoderFile.entry}'s output ${decoderOut?.name} ` +
+        `(axis ${axis} is ${d})`,
+    );
+  }
   const [text, decoder, denoiser] = await allOrRelease([
     () => session(root, textFile, so),
     () => session(root, decoderFile, so),
@@ -204,8 +230,15 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
     },
-    decode(latents: Tensor): Promise<Tensor> {
-      return runDecoder(decoder, latents);
+    async decode(latents: Tensor): Promise<Tensor> {
+      const image = await runDecoder(decoder, latents);
+      const [h, w] = image.shape.slice(2);
+      check(
+        h === config.image_size && w === config.image_size,
+        "config.json image_size",
+        () => `${config.image_size}, but ${decoderFile.entry} made images of ${h}×${w}`,
+      );
+      return image;
     },
     async release() {
       await Promise.all([text.release(), decoder.release(), denoiser.release()]);

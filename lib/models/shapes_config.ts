@@ -13,7 +13,7 @@
  * @module
  */
 import { AttnkitError } from "../errors.ts";
-import { configReader, MAX_TOKENS, MAX_TRAIN_STEPS } from "./config_values.ts";
+import { checkFinalAlphaBar, configReader, MAX_TOKENS, MAX_TRAIN_STEPS } from "./config_values.ts";
 import type { ShapesConfig } from "./shapes.ts";
 
 /**
@@ -46,17 +46,45 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
       `schedule.beta_start (${betaStart}) must not exceed schedule.beta_end (${betaEnd})`,
     );
   }
+  const kind = schedule.oneOf("kind", ["scaled_linear", "linear"] as const);
+  const trainSteps = schedule.int("train_steps", 1, MAX_TRAIN_STEPS);
+  checkFinalAlphaBar(kind, betaStart, betaEnd, trainSteps, file, "schedule.");
+  const name = c.str("name", "shapes-layout model");
+  // The name reaches terminals and logs: escape sequences in it are refused, not printed.
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name) || name.length > 256) {
+    throw new AttnkitError(
+      file,
+      `name must be at most 256 characters without control characters, got ${
+        JSON.stringify(name.slice(0, 80))
+      }`,
+    );
+  }
+  const unetInputs = {
+    sample: io.str("sample"),
+    timestep: io.str("timestep"),
+    encoder_hidden_states: io.str("encoder_hidden_states"),
+    output: io.str("output"),
+  };
+  const names = [unetInputs.sample, unetInputs.timestep, unetInputs.encoder_hidden_states];
+  if (new Set(names).size !== names.length) {
+    throw new AttnkitError(
+      file,
+      `unet_inputs.sample, .timestep and .encoder_hidden_states must name three different graph ` +
+        `inputs, got ${JSON.stringify(names)}`,
+    );
+  }
   const training = c.has("training") ? c.obj("training") : undefined;
   return {
-    name: c.str("name", "shapes-layout model"),
+    name,
     image_size: c.int("image_size", 8, 8192),
     latent_channels: c.int("latent_channels", 1, 64),
     latent_size: c.int("latent_size", 1, 1024),
     scale_factor: c.num("scale_factor", 0, 1000, undefined, true),
     prediction: c.oneOf("prediction", ["epsilon", "v"] as const),
     schedule: {
-      kind: schedule.oneOf("kind", ["scaled_linear", "linear"] as const),
-      train_steps: schedule.int("train_steps", 1, MAX_TRAIN_STEPS),
+      kind,
+      train_steps: trainSteps,
       beta_start: betaStart,
       beta_end: betaEnd,
     },
@@ -71,12 +99,7 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
       vae_encoder: files.str("vae_encoder", "vae_encoder.onnx"),
       tokenizer: files.str("tokenizer"),
     },
-    unet_inputs: {
-      sample: io.str("sample"),
-      timestep: io.str("timestep"),
-      encoder_hidden_states: io.str("encoder_hidden_states"),
-      output: io.str("output"),
-    },
+    unet_inputs: unetInputs,
     attention_layers: (layers ?? []) as ShapesConfig["attention_layers"],
     training: { steps: training ? training.int("steps", 0, Number.MAX_SAFE_INTEGER, 0) : 0 },
   };

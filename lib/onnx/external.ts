@@ -8,6 +8,13 @@
  * open a file nobody handed it (onnxruntime-node otherwise resolves locations against the
  * working directory).
  *
+ * The walk must read exactly what onnxruntime's C++ protobuf reads, or a field can hide from it.
+ * C++ keeps only the low 32 bits of a tag, so a tag written as a 5-byte varint with higher bits
+ * set (`0xaa 0x80 0x80 0x80 0x10` = 2^32 + 0x2a) is GraphProto.initializer to onnxruntime; such
+ * tags, field numbers ≥ 2^29, over-long (non-canonical) tags and lengths, and locations that are
+ * not strict UTF-8 are refused as malformed (issue 10 break test, F1 bypass). Enum values are
+ * compared on their low 32 bits, as C++ casts them.
+ *
  * @example
  * ```ts
  * import { externalDataRefs } from "./external.ts";
@@ -53,7 +60,32 @@ const MAX_DEPTH = 100;
  * ```
  */
 export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] {
-  const seen = new Set<string>();
+  return [...new Set(externalDataEntries(bytes, source).map((e) => e.location))];
+}
+
+/** One tensor's external-data reference, as stored in the model (strings, unparsed). */
+export interface ExternalDataEntry {
+  /** The tensor's name. */
+  tensor: string;
+  /** Its `location` (one entry per location the tensor names). */
+  location: string;
+  /** Its `offset` entry, if any (a decimal byte offset into the file). */
+  offset?: string;
+  /** Its `length` entry, if any (a decimal byte count). */
+  length?: string;
+}
+
+/**
+ * Every external-data reference in ONNX model bytes with the tensor that makes it, found by the
+ * same walk as {@link externalDataRefs}.
+ *
+ * @example
+ * ```ts
+ * externalDataEntries(bytes, "unet.onnx"); // [{ tensor: "w", location: "w.bin", offset: "0", length: "64" }]
+ * ```
+ */
+export function externalDataEntries(bytes: Uint8Array, source = "model"): ExternalDataEntry[] {
+  const seen: ExternalDataEntry[] = [];
   const fail = (at: number, why: string): never => {
     throw new AttnkitError(source, `malformed ONNX protobuf at byte offset ${at}: ${why}`);
   };
@@ -71,43 +103,77 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
     }
     return fail(at, "varint longer than 10 bytes");
   };
-  const utf8 = new TextDecoder();
+  /** A tag or a length: at most 5 bytes, canonical, below 2^32 (see the module doc). */
+  const small = (end: number, what: "tag" | "length"): number => {
+    const at = pos;
+    let v = 0;
+    for (let i = 0; i < 5; i++) {
+      if (pos >= end) fail(at, `truncated ${what}`);
+      const b = bytes[pos++];
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) {
+        if (b === 0 && i > 0) fail(at, `over-long ${what} varint (non-canonical encoding)`);
+        if (v >= 2 ** 32) fail(at, `${what} ${v} is 2^32 or more (onnxruntime would truncate it)`);
+        return v;
+      }
+    }
+    return fail(at, `${what} varint longer than 5 bytes`);
+  };
+  const tagOf = (end: number): { field: number; wire: number; at: number } => {
+    const at = pos;
+    const tag = small(end, "tag");
+    return { field: Math.floor(tag / 8), wire: tag % 8, at };
+  };
+  const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  const text = (from: number, to: number): string => {
+    try {
+      return utf8.decode(bytes.subarray(from, to));
+    } catch {
+      return fail(from, "a tensor name or external_data entry is not valid UTF-8");
+    }
+  };
   const walk = (kind: Kind, end: number, depth: number): void => {
     if (depth > MAX_DEPTH) fail(pos, `messages nested deeper than ${MAX_DEPTH}`);
     const children = CHILDREN[kind];
-    let location: string | undefined;
+    const locations: string[] = [];
     let isExternal = false;
+    let tensorName = "";
+    let offset: string | undefined;
+    let length: string | undefined;
     while (pos < end) {
-      const tagAt = pos;
-      const tag = varint(end);
-      const field = Math.floor(tag / 8);
-      const wire = tag % 8;
+      const { field, wire, at: tagAt } = tagOf(end);
       if (field === 0) fail(tagAt, "field number 0");
       if (wire === 0) {
         const v = varint(end);
-        if (kind === "tensor" && field === 14) isExternal = v === 1;
+        // C++ casts the enum to int32: only the low 32 bits count.
+        if (kind === "tensor" && field === 14) isExternal = v % 2 ** 32 === 1;
       } else if (wire === 1) pos += 8;
       else if (wire === 5) pos += 4;
       else if (wire === 2) {
-        const n = varint(end);
+        const n = small(end, "length");
         const e = pos + n;
         if (e > end) fail(tagAt, `truncated field ${field}: needs ${n} bytes, ${end - pos} left`);
         const child = children[field];
         if (child) walk(child, e, depth + 1);
+        else if (kind === "tensor" && field === 8) tensorName = text(pos, e);
         else if (kind === "tensor" && field === 13) {
           // StringStringEntryProto { key = 1; value = 2; }
           let key = "", value = "";
           while (pos < e) {
-            const t = varint(e);
-            if (t % 8 !== 2) fail(pos, "external_data entry is not a key/value pair");
-            const m = varint(e);
+            const t = tagOf(e);
+            if (t.wire !== 2) fail(t.at, "external_data entry is not a key/value pair");
+            const m = small(e, "length");
             if (pos + m > e) fail(pos, "truncated external_data entry");
-            const s = utf8.decode(bytes.subarray(pos, pos + m));
-            if (Math.floor(t / 8) === 1) key = s;
-            else if (Math.floor(t / 8) === 2) value = s;
+            const s = text(pos, pos + m);
+            if (t.field === 1) key = s;
+            else if (t.field === 2) value = s;
             pos += m;
           }
-          if (key === "location") location = value;
+          // Every location is listed, not only the last: whichever one onnxruntime keeps must
+          // have been supplied.
+          if (key === "location") locations.push(value);
+          else if (key === "offset") offset = value;
+          else if (key === "length") length = value;
         }
         pos = e;
       } else {
@@ -117,13 +183,18 @@ export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] 
       if (pos > end) fail(end, `field ${field} overruns its message`);
     }
     if (kind === "tensor") {
-      if (isExternal && location === undefined) {
+      if (isExternal && locations.length === 0) {
         throw new AttnkitError(source, "a tensor is marked as external data but names no location");
       }
       // A location on a tensor not marked EXTERNAL is listed too: erring towards "must be supplied".
-      if (location !== undefined) seen.add(location);
+      for (const location of locations) {
+        const entry: ExternalDataEntry = { tensor: tensorName, location };
+        if (offset !== undefined) entry.offset = offset;
+        if (length !== undefined) entry.length = length;
+        seen.push(entry);
+      }
     }
   };
   walk("model", bytes.length, 0);
-  return [...seen];
+  return seen;
 }

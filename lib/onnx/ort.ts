@@ -10,7 +10,7 @@
  */
 import * as ortModule from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError } from "../errors.ts";
-import { externalDataRefs } from "./external.ts";
+import { externalDataEntries } from "./external.ts";
 import { getBackend, useDevice } from "../../kernels/backend.ts";
 
 /** The onnxruntime-web namespace (Tensor, InferenceSession, env, …). */
@@ -164,6 +164,52 @@ function namedRuns(session: Session, source: string, provider: string): Session 
   });
 }
 
+const PROVIDERS: readonly ExecutionProvider[] = ["wasm", "webgpu", "node"];
+
+/**
+ * Checks the options a caller may pass untyped (from JavaScript or JSON): providers a non-empty
+ * array of known names, external data an array of `{path: string, data: Uint8Array}` (a string
+ * `data` would let onnxruntime-web fetch a URL by itself).
+ */
+function checkOptions(opts: CreateSessionOptions): void {
+  if (opts === null || typeof opts !== "object") {
+    throw new AttnkitError("opts", `expected an options object, got ${JSON.stringify(opts)}`);
+  }
+  const eps = opts.executionProviders;
+  if (eps !== undefined) {
+    if (
+      !Array.isArray(eps) || eps.length === 0 ||
+      !eps.every((e) => (PROVIDERS as readonly unknown[]).includes(e))
+    ) {
+      throw new AttnkitError(
+        "executionProviders",
+        `expected a non-empty array of ${PROVIDERS.map((p) => `"${p}"`).join(", ")}, got ${
+          JSON.stringify(eps)
+        }`,
+      );
+    }
+  }
+  const threads = opts.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 256)) {
+    throw new AttnkitError("threads", `expected an integer in [1, 256], got ${threads}`);
+  }
+  const ext = opts.externalData;
+  if (ext !== undefined) {
+    if (!Array.isArray(ext)) {
+      throw new AttnkitError("externalData", `expected an array, got ${JSON.stringify(ext)}`);
+    }
+    ext.forEach((e, i) => {
+      if (!e || typeof e.path !== "string" || !(e.data instanceof Uint8Array)) {
+        throw new AttnkitError(
+          `externalData[${i}]`,
+          "expected {path: string, data: Uint8Array}; the bytes must be supplied, never a path " +
+            "or URL for onnxruntime to open",
+        );
+      }
+    });
+  }
+}
+
 /**
  * Refuses model bytes that name external data not supplied in `externalData`: onnxruntime-node
  * would resolve such a location against the working directory (issue 10, F1), and
@@ -174,16 +220,37 @@ function checkExternalData(bytes: Uint8Array, opts: CreateSessionOptions): void 
   if (!(bytes instanceof Uint8Array)) {
     throw new AttnkitError(source, "expected the model's bytes as a Uint8Array");
   }
-  const supplied = new Set((opts.externalData ?? []).map((e) => e.path));
-  for (const location of externalDataRefs(bytes, source)) {
-    if (!supplied.has(location)) {
-      throw new AttnkitError(
-        source,
-        `names external data ${JSON.stringify(location)} that was not supplied in externalData; ` +
-          "attnkit never lets onnxruntime open files itself (load model files through a " +
-          "ModelRoot: readOnnx in lib/models/root.ts)",
-      );
+  const supplied = new Map((opts.externalData ?? []).map((e) => [e.path, e.data]));
+  for (const { tensor, location, offset, length } of externalDataEntries(bytes, source)) {
+    const data = supplied.get(location);
+    if (data !== undefined) {
+      // onnxruntime's own message for a bad range names neither tensor nor file (or crashes).
+      const bad = (why: string): never => {
+        throw new AttnkitError(
+          source,
+          `tensor ${JSON.stringify(tensor)}: external data ${JSON.stringify(location)} ${why}`,
+        );
+      };
+      const int = (key: string, v: string | undefined): number => {
+        if (v === undefined) return key === "offset" ? 0 : data.length - int("offset", offset);
+        if (!/^[0-9]{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) {
+          bad(`has ${key} ${JSON.stringify(v)}, not a byte count`);
+        }
+        return Number(v);
+      };
+      const from = int("offset", offset);
+      const n = int("length", length);
+      if (from > data.length || from + n > data.length) {
+        bad(`has offset ${from} and length ${n}, past the end of its ${data.length} bytes`);
+      }
+      continue;
     }
+    throw new AttnkitError(
+      source,
+      `names external data ${JSON.stringify(location)} that was not supplied in externalData; ` +
+        "attnkit never lets onnxruntime open files itself (load model files through a " +
+        "ModelRoot: readOnnx in lib/models/root.ts)",
+    );
   }
 }
 
@@ -203,6 +270,7 @@ export async function createSession(
   bytes: Uint8Array,
   opts: CreateSessionOptions = {},
 ): Promise<Session> {
+  checkOptions(opts);
   const eps = opts.executionProviders ?? ["wasm"];
   const source = opts.source ?? "model";
   checkExternalData(bytes, opts);

@@ -19,6 +19,11 @@
  * A tensor whose dims declare more elements than its data holds (dims [2^31, 2^31] with 4 bytes)
  * is refused at decode, naming the tensor.
  *
+ * Agreement with onnxruntime: its C++ protobuf keeps only the low 32 bits of a tag, so tags of
+ * 2^32 or more (which would name one field here and another there), over-long tag and length
+ * varints, strings that are not strict UTF-8, and a second ModelProto.graph (which protobuf
+ * merges) are refused as malformed rather than kept as unknown fields and written back.
+ *
  * Writing: fields go out in field-number order with onnx.proto's own packing (packed tensor
  * data, unpacked attribute lists and dims), which is what the C++ serializer emits, so a model
  * exported by PyTorch re-encodes to the same bytes unless it had fields this codec skips.
@@ -54,7 +59,9 @@ const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
-const utf8Decoder = new TextDecoder("utf-8");
+// Strict and BOM-preserving: a name or location must decode to exactly the bytes onnxruntime
+// sees (a lossy or BOM-stripping decode can make two different files look alike).
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const utf8Encoder = new TextEncoder();
 
 // ---------------------------------------------------------------------------------------------
@@ -87,12 +94,16 @@ export interface UnknownFields {
 }
 
 // Estimated heap cost (bytes) of what the decoder allocates, for the memory bound: measured
-// in Deno 2.9 (4M empty nodes took ~740 MiB, 5M int64 values ~280 MiB), rounded up.
+// in Deno 2.9 with tests/bad_inputs/measure_decode_costs.ts (heap growth per decoded item,
+// with headroom): an empty node ~164 B, a kept unknown field or `strings` entry (a Uint8Array
+// view plus its slot) ~116 B, a number ~12 B settled and ~24 B while its array grows, a bigint
+// ~36 B. Real models (weights/shapes, tests/fixtures) use under 1% of the budget.
 const COST_OBJECT = 128;
 const COST_NODE = 288;
-const COST_NUMBER = 8;
+const COST_NUMBER = 32;
 const COST_BIGINT = 64;
 const COST_STRING = 32;
+const COST_VIEW = 160;
 const MAX_GRAPH_DEPTH = 32;
 
 class Reader {
@@ -166,12 +177,28 @@ class Reader {
     this.fail("varint longer than 10 bytes", start);
   }
 
-  /** Unsigned varint as a JS number (tags, lengths); fails above 2^53. */
-  uint(end: number): number {
+  /**
+   * A tag or a length prefix: at most 5 bytes, canonically encoded, below 2^32. onnxruntime's
+   * C++ protobuf keeps only the low 32 bits of a tag, so a wider tag would name a different
+   * field there than here (issue 10 break test, F1 bypass); it refuses longer lengths itself.
+   */
+  small(end: number, what: "tag" | "length"): number {
+    const buf = this.buf;
     const at = this.pos;
-    this.varintParts(end);
-    if (this.hi > 0x1fffff) this.fail("varint too large for a length or tag", at);
-    return this.hi * 4294967296 + this.lo;
+    let v = 0;
+    for (let i = 0; i < 5; i++) {
+      if (this.pos >= end) this.fail(`truncated ${what}`, at);
+      const b = buf[this.pos++];
+      v += (b & 0x7f) * 2 ** (7 * i);
+      if (b < 0x80) {
+        if (b === 0 && i > 0) this.fail(`over-long ${what} varint (non-canonical encoding)`, at);
+        if (v >= 2 ** 32) {
+          this.fail(`${what} ${v} is 2^32 or more (onnxruntime would truncate it)`, at);
+        }
+        return v;
+      }
+    }
+    return this.fail(`${what} varint longer than 5 bytes`, at);
   }
 
   int32(end: number): number {
@@ -209,7 +236,7 @@ class Reader {
   /** Reads a length prefix and returns the end offset of the delimited bytes. */
   lenEnd(end: number, what: string): number {
     const at = this.pos;
-    const n = this.uint(end);
+    const n = this.small(end, "length");
     if (this.pos + n > end) {
       this.fail(`truncated ${what}: needs ${n} bytes, ${end - this.pos} left`, at);
     }
@@ -224,9 +251,14 @@ class Reader {
   }
 
   string(end: number, what: string): string {
+    const at = this.pos;
     const b = this.bytes(end, what);
     this.charge(COST_STRING + b.length);
-    return utf8Decoder.decode(b);
+    try {
+      return utf8Decoder.decode(b);
+    } catch {
+      return this.fail(`${what} is not valid UTF-8`, at);
+    }
   }
 
   skip(wire: number, end: number, field: number): void {
@@ -251,7 +283,7 @@ class Reader {
         for (;;) {
           if (this.pos >= end) this.fail(`unterminated group ${field}`, at);
           const tagAt = this.pos;
-          const tag = this.uint(end);
+          const tag = this.small(end, "tag");
           const f = Math.floor(tag / 8);
           const w = tag & 7;
           if (w === 4) {
@@ -278,7 +310,7 @@ function fields(
 ): void {
   while (r.pos < end) {
     const tagAt = r.pos;
-    const tag = r.uint(end);
+    const tag = r.small(end, "tag");
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 0) r.fail(`field number 0 in ${message}`, tagAt);
@@ -286,7 +318,7 @@ function fields(
     if (!on(field, wire)) {
       r.skip(wire, end, field);
       if (keep) {
-        r.charge(COST_NUMBER * 4);
+        r.charge(COST_VIEW);
         (keep[UNKNOWN_FIELDS] ??= []).push(r.buf.subarray(tagAt, r.pos));
       }
     }
@@ -582,6 +614,7 @@ function readAttribute(r: Reader, end: number): AttributeProto {
         return true;
       case 9:
         expectWire(r, w, WIRE_LEN, M, f);
+        r.charge(COST_VIEW);
         (a.strings ??= []).push(r.bytes(e, "AttributeProto.strings"));
         return true;
       case 10:
@@ -750,6 +783,9 @@ export function decodeModel(bytes: Uint8Array, source = "model"): Model & Unknow
           return true;
         case 7:
           expectWire(r, w, WIRE_LEN, M, f);
+          // protobuf merges a repeated singular message; keeping only the last would make the
+          // decoded model differ from what onnxruntime builds from the same bytes.
+          if (sawGraph) r.fail("ModelProto.graph appears twice (protobuf would merge the two)");
           m.graph = readGraphAt(r, end);
           sawGraph = true;
           return true;

@@ -39,6 +39,17 @@ function input(t: Tensor, argument: string, rank: number, layout: string): void 
     `expected a Tensor ${layout}`,
   );
   check(t.shape.length === rank, argument, () => `expected ${layout}, got shape [${t.shape}]`);
+  check(
+    t.shape.every((d) => Number.isSafeInteger(d) && d >= 0),
+    argument,
+    () => `shape [${t.shape}] must hold non-negative integers`,
+  );
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  check(
+    t.data.length === size,
+    argument,
+    () => `shape [${t.shape}] needs ${size} values, but data holds ${t.data.length}`,
+  );
   const i = firstNonFinite(t.data);
   check(i < 0, argument, () => `contains ${t.data[i]} at flat index ${i} (shape [${t.shape}])`);
 }

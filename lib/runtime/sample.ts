@@ -235,6 +235,16 @@ export async function sampleLatents(
 
 /** Decodes latents (dividing by the model's scale factor) to images `[N, 3, H, W]` in [0, 1]. */
 export function decodeLatents(model: DiffusionModel, latents: Tensor): Promise<Tensor> {
+  check(
+    !!model && typeof model.decode === "function" && !!model.info,
+    "model",
+    "expected a DiffusionModel (from loadShapesModel, loadSd15Model, …)",
+  );
+  check(
+    !!latents && Array.isArray(latents.shape) && latents.data instanceof Float32Array,
+    "latents",
+    "expected a Tensor [B, C, h, w] ({shape, data: Float32Array})",
+  );
   const s = model.info.scaleFactor;
   return model.decode(tensor(latents.shape, latents.data.map((v) => v / s)));
 }

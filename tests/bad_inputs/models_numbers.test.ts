@@ -295,14 +295,19 @@ Deno.test("numbers: a decoder file that computes NaN is named as the culprit", a
   // log(−1 − |x|) is NaN for every finite x: the inputs are fine, the model file is not.
   const dec = buildModel({
     inputs: [valueInfo("latent_sample", ["batch", 4, 16, 16])],
-    outputs: [valueInfo("sample", ["batch", 4, 16, 16])],
+    // 64 × 64 like the shipped decoder: the loader checks config.json image_size against it.
+    outputs: [valueInfo("sample", ["batch", 4, 64, 64])],
     nodes: [
       node("Abs", ["latent_sample"], ["a"]),
       node("Add", ["a", "one"], ["b"]),
       node("Neg", ["b"], ["c"]),
-      node("Log", ["c"], ["sample"]),
+      node("Log", ["c"], ["l"]),
+      node("Tile", ["l", "repeats"], ["sample"]),
     ],
-    initializers: [initializer("one", [], [1])],
+    initializers: [
+      initializer("one", [], [1]),
+      initializer("repeats", [4], new BigInt64Array([1n, 1n, 4n, 4n])),
+    ],
     opset: 13,
   });
   const dir = await shapesCopy();
