@@ -76,6 +76,7 @@ export { ddimStep } from "./lib/samplers/ddim.ts";
 export { samplerFromConfig } from "./lib/samplers/from_config.ts";
 
 // Types the public functions above mention (their namespaces hold the rest).
+export type { ModelRootOptions } from "./lib/models/root.ts";
 export type { Backend, BackendPreference, KernelOptions } from "./kernels/backend.ts";
 export type {
   AttentionMaps,
@@ -206,6 +207,3 @@ export * as grounding from "./lib/api/grounding.ts";
 export * as viz from "./lib/api/viz.ts";
 export * as shapes from "./lib/api/shapes.ts";
 export * as onnx from "./lib/api/onnx.ts";
-
-// --- issue 10: break-test fixes (model roots) ---
-export type { ModelRootOptions } from "./lib/models/root.ts";

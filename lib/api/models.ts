@@ -64,4 +64,4 @@ export {
   readOnnx,
 } from "../models/root.ts";
 export { checkedModel, type ModelFiles } from "../runtime/checked_model.ts";
-export { isLoopbackUrl } from "../models/cache.ts";
+export { isLoopbackUrl, isPrivateUrl } from "../models/cache.ts";

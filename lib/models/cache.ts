@@ -136,6 +136,34 @@ export function isLoopbackUrl(url: string | URL): boolean {
     h === "[::1]";
 }
 
+/**
+ * True when a URL's host is this machine or a private, link-local or unspecified address
+ * (127/8, 10/8, 172.16/12, 192.168/16, 169.254/16, 0.0.0.0, ::1, fc00::/7, fe80::/10, localhost).
+ * Names are judged as written: a public name that resolves to a private address is not caught.
+ *
+ * @example
+ * ```ts
+ * import { isPrivateUrl } from "./cache.ts";
+ * console.assert(isPrivateUrl("http://192.168.1.5/x") && !isPrivateUrl("https://huggingface.co/x"));
+ * ```
+ */
+export function isPrivateUrl(url: string | URL): boolean {
+  const u = typeof url === "string" ? new URL(url) : url;
+  if (isLoopbackUrl(u)) return true;
+  const h = u.hostname.toLowerCase().replace(/\.$/, "");
+  const v4 = h.match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)$/);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 10 || a === 0 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+      (a === 169 && b === 254);
+  }
+  if (h.startsWith("[")) {
+    const v6 = h.slice(1, -1);
+    return v6 === "::" || /^f[cd]/.test(v6) || /^fe[89ab]/.test(v6) || v6.startsWith("::ffff:");
+  }
+  return false;
+}
+
 /** sha256 of a file as lower-case hex, read in chunks (constant memory for multi-GB files). */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");

@@ -42,6 +42,7 @@ import {
   defaultCacheDir,
   isFile,
   isLoopbackUrl,
+  isPrivateUrl,
   LOCK_SUFFIX,
   normaliseSha256,
   PART_SUFFIX,
@@ -589,7 +590,10 @@ class Watchdog {
   }
 }
 
-/** Follows redirects by hand: scheme checked on each hop, caller headers only on the origin. */
+/**
+ * Follows redirects by hand: scheme checked on each hop, caller headers only on the origin, and
+ * no hop from a public host to a private or local address.
+ */
 async function request(s: Settings, extra: Headers, dog: Watchdog): Promise<Response> {
   const origin = new URL(s.url).origin;
   const seen = [s.url];
@@ -611,6 +615,13 @@ async function request(s: Settings, extra: Headers, dog: Watchdog): Promise<Resp
     }
     next.hash = "";
     checkScheme(next, s.url, s.allowInsecureHttp);
+    // A public server must not steer the download into this machine's or the LAN's services.
+    if (isPrivateUrl(next) && !isPrivateUrl(s.url)) {
+      throw new AttnkitError(
+        s.url,
+        `redirect from a public host to a private or local address ${next.origin} is refused`,
+      );
+    }
     if (seen.includes(next.href)) {
       throw new AttnkitError(
         s.url,

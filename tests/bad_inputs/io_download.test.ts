@@ -12,6 +12,7 @@ import { AttnkitError } from "../../lib/errors.ts";
 import {
   cachePathFor,
   DIGEST_SUFFIX,
+  isPrivateUrl,
   LOCK_SUFFIX,
   PART_SUFFIX,
   RESUME_SUFFIX,
@@ -781,3 +782,23 @@ for (
     });
   });
 }
+
+Deno.test("io download: private and local addresses (the rule against redirects into the LAN)", () => {
+  for (
+    const u of [
+      "http://127.0.0.1:9/x",
+      "http://localhost/x",
+      "http://10.1.2.3/x",
+      "http://172.20.0.1/x",
+      "http://192.168.0.10/x",
+      "http://169.254.169.254/latest/meta-data",
+      "http://0.0.0.0/x",
+      "http://[::1]/x",
+      "http://[fd00::1]/x",
+      "http://[fe80::1]/x",
+    ]
+  ) assert.ok(isPrivateUrl(u), u);
+  for (const u of ["https://huggingface.co/x", "https://172.32.0.1/x", "https://8.8.8.8/x"]) {
+    assert.ok(!isPrivateUrl(u), u);
+  }
+});
