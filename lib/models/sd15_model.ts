@@ -106,10 +106,13 @@ export async function loadSd15Model(
       );
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, o?.maps);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
+    },
+    gradientFromMaps(latents, timestep, context, mapGrads) {
+      return denoiser.gradientFromMaps(latents, timestep, context, mapGrads);
     },
     decode(latents: Tensor): Promise<Tensor> {
       return runDecoder(decoder, latents);

@@ -141,10 +141,13 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       return runTextEncoder(text, ids, prompts.length, L);
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, o?.maps);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
+    },
+    gradientFromMaps(latents, timestep, context, mapGrads) {
+      return denoiser.gradientFromMaps(latents, timestep, context, mapGrads);
     },
     decode(latents: Tensor): Promise<Tensor> {
       return runDecoder(decoder, latents);

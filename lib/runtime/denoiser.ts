@@ -14,7 +14,14 @@ import type { Model } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
-import type { AttentionTap, TapGrad } from "../attention/types.ts";
+import type {
+  AttentionMaps,
+  AttentionMapsGrad,
+  AttentionTap,
+  TapGrad,
+} from "../attention/types.ts";
+import { accumulateMaps } from "../attention/accumulate.ts";
+import { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
 import { biasAttention } from "../hooks/bias.ts";
 import type { AttentionBias } from "./model.ts";
@@ -38,7 +45,10 @@ export interface Denoiser {
   /**
    * Runs the graph once. With a `bias` (one entry per tap, see {@link AttentionBias}) it runs a
    * second graph with a bias input per attention core, built on first use, so a model that is
-   * never steered pays nothing for it.
+   * never steered pays nothing for it. With `wantMaps` it also returns every item's accumulated
+   * maps (ISAC Eq. 1-2), made inside a third graph from the forward's own probabilities (see
+   * `lib/hooks/maps_graph.ts`; built on first use per latent size); with a bias they are
+   * accumulated from the biased graph's taps instead.
    */
   run(
     latents: Tensor,
@@ -46,9 +56,11 @@ export interface Denoiser {
     context: Tensor,
     wantTaps: boolean,
     bias?: AttentionBias,
+    wantMaps?: boolean,
   ): Promise<{
     out: Tensor;
     taps?: AttentionTap[][];
+    maps?: AttentionMaps[];
   }>;
   /**
    * dL/dlatents by reverse mode through the graph (a VJP graph built on first use), given
@@ -59,6 +71,17 @@ export interface Denoiser {
     timestep: number,
     context: Tensor,
     tapGrads: readonly TapGrad[][],
+  ): Promise<Tensor>;
+  /**
+   * dL/dlatents given dL/d(maps) of every batch item (the maps {@link run} returned with
+   * `wantMaps`), through the VJP of the map graph: no Q/K cotangents, and only the part of the
+   * forward up to the last attention layer is recomputed.
+   */
+  gradientFromMaps(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    mapGrads: readonly AttentionMapsGrad[],
   ): Promise<Tensor>;
   /** Releases the session(s). */
   release(): Promise<void>;
@@ -157,20 +180,62 @@ export async function loadDenoiser(
     [io.timestep]: timestepTensor(graph, io.timestep, timestep, latents.shape[0]),
     [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
   });
+  // The map graph per latent size (layer sizes follow the latent), with its VJP built on first
+  // use; the layer sizes and head counts come from one probe run of the Q/K-tapped session.
+  const mapGraphs = new Map<string, Promise<MapSession>>();
+  const mapSession = (latents: Tensor, feeds: Record<string, OrtTensor>): Promise<MapSession> => {
+    const [, , lh, lw] = latents.shape;
+    const key = `${lh}x${lw}`;
+    let m = mapGraphs.get(key);
+    if (!m) {
+      m = (async (): Promise<MapSession> => {
+        const probe = await session.run(feeds, tapped.taps.map((t) => t.q!));
+        const layers: MapLayer[] = tapped.taps.map((t) => {
+          const [, heads, n] = probe[t.q!].dims as number[];
+          return { size: layerSize(n, [lh, lw]), heads };
+        });
+        const built = mapsGraph(graph, cores, layers);
+        const s = await createSession(encodeModel(built.model), {
+          ...opts,
+          source: `${source} (maps)`,
+        });
+        return { built, session: s };
+      })();
+      m.catch(() => mapGraphs.delete(key));
+      mapGraphs.set(key, m);
+    }
+    return m;
+  };
+  const runMaps = async (
+    latents: Tensor,
+    feeds: Record<string, OrtTensor>,
+  ): Promise<{ out: Tensor; maps: AttentionMaps[] }> => {
+    const m = await mapSession(latents, feeds);
+    const { self, cross, size } = m.built;
+    const names = [io.output, ...(self ? [self] : []), ...(cross ? [cross] : [])];
+    const res = await m.session.run(feeds, names);
+    const outT = res[io.output];
+    const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
+    return { out, maps: splitMaps(res, m.built, latents.shape[0], size) };
+  };
   return {
     taps: tapped.taps,
-    async run(latents, timestep, context, wantTaps, bias) {
+    async run(latents, timestep, context, wantTaps, bias, wantMaps = false) {
       expectFinite(latents, "latents");
       const [b, , lh, lw] = latents.shape;
       const feeds = feedsOf(latents, timestep, context);
-      const fetches = wantTaps ? [io.output, ...tapNames] : [io.output];
+      const biasing = bias !== undefined && bias.some((x) => x);
+      if (wantMaps && !wantTaps && !biasing) return runMaps(latents, feeds);
+      // With a bias the maps come from the biased graph's taps (the map graph has no bias input).
+      const readTaps = wantTaps || wantMaps;
+      const fetches = readTaps ? [io.output, ...tapNames] : [io.output];
       let use = session;
       check(
         bias === undefined || bias.length === tapped.taps.length,
         "bias",
         () => `expected one entry per attention core (${tapped.taps.length}), got ${bias!.length}`,
       );
-      if (bias && bias.some((x) => x)) {
+      if (biasing) {
         const [s, extra] = await biasFeeds(bias);
         use = s;
         Object.assign(feeds, extra);
@@ -178,7 +243,7 @@ export async function loadDenoiser(
       const res = await use.run(feeds, fetches);
       const outT = res[io.output];
       const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
-      if (!wantTaps) return { out };
+      if (!readTaps) return { out };
       const items: AttentionTap[][] = Array.from({ length: b }, () => []);
       for (const tap of tapped.taps) {
         const qs = perItem(res[tap.q!], tap.q!);
@@ -198,7 +263,11 @@ export async function loadDenoiser(
           items[i].push({ kind: tap.kind, q, k: ks[i], size });
         }
       }
-      return { out, taps: items };
+      return {
+        out,
+        ...(wantTaps ? { taps: items } : {}),
+        ...(wantMaps ? { maps: items.map((t) => accumulateMaps(t)) } : {}),
+      };
     },
     async gradient(latents, timestep, context, tapGrads) {
       const b = latents.shape[0];
@@ -244,12 +313,91 @@ export async function loadDenoiser(
       const g = res[vjp.out];
       return tensor(g.dims as number[], floatData(g, vjp.out).slice());
     },
+    async gradientFromMaps(latents, timestep, context, mapGrads) {
+      const b = latents.shape[0];
+      check(
+        mapGrads.length === b,
+        "mapGrads",
+        `expected one entry per batch item (${b}), got ${mapGrads.length}`,
+      );
+      const feeds = feedsOf(latents, timestep, context);
+      const m = await mapSession(latents, feeds);
+      const { self, cross, size } = m.built;
+      const hw = size[0] * size[1];
+      if (!m.vjp) {
+        const taps = [...(self ? [self] : []), ...(cross ? [cross] : [])];
+        const built = vjpGraph(m.built.model, { wrt: [io.sample], taps });
+        m.vjp = {
+          session: await createSession(encodeModel(built.model), {
+            ...opts,
+            source: `${source} (maps VJP)`,
+          }),
+          cot: Object.fromEntries(taps.map((t, i) => [t, built.cotangentInputs[i]])),
+          out: built.gradOutputs[0],
+        };
+      }
+      for (const [part, name] of [["self", self], ["cross", cross]] as const) {
+        if (!name) continue;
+        const cols = part === "self" ? hw : context.shape[1];
+        const per = hw * cols;
+        const data = new Float32Array(per * b);
+        mapGrads.forEach((g, i) => {
+          const t = g[part];
+          if (!t) return;
+          check(
+            t.data.length === per,
+            `mapGrads[${i}].${part}`,
+            `expected [${hw}, ${cols}], got [${t.shape}]`,
+          );
+          data.set(t.data, i * per);
+        });
+        feeds[m.vjp.cot[name]] = new ort.Tensor("float32", data, [b, hw, cols]);
+      }
+      const res = await m.vjp.session.run(feeds, [m.vjp.out]);
+      const g = res[m.vjp.out];
+      return tensor(g.dims as number[], floatData(g, m.vjp.out).slice());
+    },
     async release() {
+      for (const m of mapGraphs.values()) {
+        const s = await m.catch(() => undefined);
+        if (s) await s.session.release();
+        if (s?.vjp) await s.vjp.session.release();
+      }
       await session.release();
       if (vjp) await vjp.session.release();
       if (biased) await biased.session.release();
     },
   };
+}
+
+/** A session of the map graph, with its VJP once built. */
+interface MapSession {
+  built: MapsGraph;
+  session: Session;
+  vjp?: { session: Session; cot: Record<string, string>; out: string };
+}
+
+/** Splits the `[B, HW, ·]` map outputs into per-item {@link AttentionMaps}. */
+function splitMaps(
+  res: Record<string, OrtTensor>,
+  built: MapsGraph,
+  b: number,
+  size: readonly [number, number],
+): AttentionMaps[] {
+  const hw = size[0] * size[1];
+  const part = (name: string | undefined) => {
+    if (!name) return Array.from({ length: b }, () => tensor([hw, 0]));
+    const v = res[name];
+    const cols = (v.dims as number[])[2];
+    const data = floatData(v, name);
+    return Array.from(
+      { length: b },
+      (_, i) => tensor([hw, cols], data.slice(i * hw * cols, (i + 1) * hw * cols)),
+    );
+  };
+  const self = part(built.self);
+  const cross = part(built.cross);
+  return self.map((s, i) => ({ self: s, cross: cross[i], size: [size[0], size[1]] }));
 }
 
 /** Checks that a tensor has `n` elements per batch item for `b` items. */

@@ -1,0 +1,147 @@
+/**
+ * The in-graph maps (lib/hooks/maps_graph.ts through the denoiser) against the CPU reference:
+ * the embedded UNet's maps made inside its graph equal `accumulateMaps` over its Q/K taps, and
+ * the map-graph VJP equals the Q/K route (`accumulateMapsBackward` + the tap VJP) for random map
+ * cotangents. Both routes share only the model; the reference maths is the CPU code.
+ */
+import assert from "node:assert/strict";
+import { accumulateMaps } from "../lib/attention/accumulate.ts";
+import { accumulateMapsBackward } from "../lib/attention/accumulate_backward.ts";
+import { AttnkitError } from "../lib/errors.ts";
+import { findAttention } from "../lib/hooks/find.ts";
+import { mapsGraph } from "../lib/hooks/maps_graph.ts";
+import { loadShapesModel } from "../lib/models/shapes.ts";
+import { ort } from "../lib/onnx/ort.ts";
+import { decodeModel } from "../lib/onnx/proto.ts";
+import { gaussian, mulberry32 } from "../lib/random.ts";
+import { initialLatents } from "../lib/runtime/sample.ts";
+import { type Tensor, tensor } from "../lib/tensor.ts";
+
+ort.env.logLevel = "error";
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+async function setup() {
+  const model = await loadShapesModel();
+  const cond = await model.encodeText(["two red circles", "a blue square and a green triangle"]);
+  const x = initialLatents(model.info.latentShape, 3, 2);
+  return { model, cond, x };
+}
+
+Deno.test("maps graph: the embedded UNet's in-graph maps equal accumulateMaps over its taps", async () => {
+  const { model, cond, x } = await setup();
+  try {
+    const viaTaps = await model.denoise(x, 501, cond, { taps: true });
+    const inGraph = await model.denoise(x, 501, cond, { maps: true });
+    const maps = inGraph.maps!;
+    assert.equal(maps.length, 2, "two items' maps");
+    assert.equal(inGraph.taps, undefined, "no taps when only maps were asked");
+    assert.ok(maxAbsDiff(inGraph.out.data, viaTaps.out.data) < 1e-5, "same noise prediction");
+    for (let i = 0; i < 2; i++) {
+      const ref = accumulateMaps(viaTaps.taps![i]);
+      const got = maps[i];
+      assert.deepEqual(got.size, ref.size);
+      assert.deepEqual(got.self.shape, ref.self.shape);
+      assert.deepEqual(got.cross.shape, ref.cross.shape);
+      assert.ok(maxAbsDiff(got.self.data, ref.self.data) < 1e-6 * 256 * maxAbs(ref.self.data));
+      assert.ok(maxAbsDiff(got.cross.data, ref.cross.data) < 1e-5 * maxAbs(ref.cross.data));
+      // Rows are distributions: a check independent of the reference.
+      const hw = ref.size[0] * ref.size[1];
+      for (let p = 0; p < hw; p += 17) {
+        let s = 0;
+        for (let c = 0; c < hw; c++) s += got.self.data[p * hw + c];
+        assert.ok(Math.abs(s - 1) < 1e-4, `self row ${p} sums to ${s}`);
+      }
+    }
+    // Items are independent: a batch of one gives item 0's maps.
+    const one = await model.denoise(
+      tensor([1, ...x.shape.slice(1)], x.data.slice(0, x.data.length / 2)),
+      501,
+      tensor([1, ...cond.shape.slice(1)], cond.data.slice(0, cond.data.length / 2)),
+      { maps: true },
+    );
+    assert.ok(maxAbsDiff(one.maps![0].cross.data, maps[0].cross.data) < 1e-5);
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("maps graph: the map-graph VJP equals the Q/K route for random map cotangents", async () => {
+  const { model, cond, x } = await setup();
+  try {
+    const res = await model.denoise(x, 301, cond, { taps: true });
+    const rng = mulberry32(11);
+    const mapGrads = res.taps!.map((taps) => {
+      const m = accumulateMaps(taps);
+      return {
+        self: tensor(m.self.shape, gaussian(rng, m.self.data.length)),
+        cross: tensor(m.cross.shape, gaussian(rng, m.cross.data.length)),
+      };
+    });
+    // Item 1 has a cross cotangent only: an absent part counts as zero on both routes.
+    const grads = [mapGrads[0], { cross: mapGrads[1].cross }];
+    const tapGrads = res.taps!.map((taps, i) => accumulateMapsBackward(taps, grads[i]));
+    const ref: Tensor = await model.gradient(x, 301, cond, tapGrads);
+    const got = await model.gradientFromMaps!(x, 301, cond, grads);
+    assert.deepEqual(got.shape, ref.shape);
+    const scale = maxAbs(ref.data);
+    assert.ok(scale > 0, "a non-zero gradient");
+    const diff = maxAbsDiff(got.data, ref.data);
+    assert.ok(diff < 2e-3 * scale, `max |Δ| ${diff} against max |g| ${scale}`);
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("maps graph: with a score bias the maps are accumulated from the biased call's taps", async () => {
+  const { model, cond, x } = await setup();
+  try {
+    const plain = await model.denoise(x, 501, cond, { taps: true });
+    // Remove text key 0 on every cross layer.
+    const bias = plain.taps![0].map((t) => {
+      if (t.kind !== "cross") return null;
+      const data = new Float32Array(t.k.shape[1]);
+      data[0] = -1e4;
+      return tensor([1, 1, 1, t.k.shape[1]], data);
+    });
+    const withTaps = await model.denoise(x, 501, cond, { taps: true, bias });
+    const biased = await model.denoise(x, 501, cond, { maps: true, bias });
+    assert.equal(biased.taps, undefined);
+    assert.ok(maxAbsDiff(biased.out.data, withTaps.out.data) < 1e-6);
+    for (let i = 0; i < 2; i++) {
+      const ref = accumulateMaps(withTaps.taps![i]);
+      assert.deepEqual(biased.maps![i].cross.data, ref.cross.data);
+      assert.deepEqual(biased.maps![i].self.data, ref.self.data);
+    }
+  } finally {
+    await model.release();
+  }
+});
+
+Deno.test("maps graph: layer lists that do not fit are refused, naming the argument", async () => {
+  const graph = decodeModel(
+    await Deno.readFile(new URL("../weights/shapes/unet.onnx", import.meta.url)),
+  );
+  const cores = findAttention(graph, { conditioning: ["encoder_hidden_states"] });
+  assert.throws(
+    () => mapsGraph(graph, cores, [{ size: [16, 16], heads: 4 }]),
+    (e: unknown) => e instanceof AttnkitError && e.argument === "layers",
+  );
+  const layers = cores.map(() => ({ size: [16, 16] as [number, number], heads: 4 }));
+  layers[2] = { size: [6, 6], heads: 4 };
+  assert.throws(
+    () => mapsGraph(graph, cores, layers),
+    (e: unknown) => e instanceof AttnkitError && e.argument === "layers[2].size",
+  );
+});
