@@ -76,6 +76,11 @@ async function breakdown(ep: ExecutionProvider, repeats: number) {
   let grads1 = maps1.map((m) => isacLoss(m, spec.isac, w).grad);
   let tapGrads1 = taps1.map((t, i) => accumulateMapsBackward(t, grads1[i]));
   await model.gradient(x1, T, ctx1, tapGrads1);
+  const graphMaps = typeof model.gradientFromMaps === "function";
+  if (graphMaps) {
+    await model.denoise(x8, T, ctx8, { maps: true });
+    await model.gradientFromMaps!(x1, T, ctx1, grads1);
+  }
   const phases = await interleaved(
     {
       // Base sampling: one guided call of N = 1 (batch 2) and of N = 4 (batch 8).
@@ -104,13 +109,21 @@ async function breakdown(ep: ExecutionProvider, repeats: number) {
         tapGrads1 = taps1.map((t, i) => accumulateMapsBackward(t, grads1[i]));
       },
       "VJP b1": () => model.gradient(x1, T, ctx1, tapGrads1),
-    },
+      // The in-graph path (lib/hooks/maps_graph.ts): maps from the denoiser call, VJP from maps.
+      ...(graphMaps
+        ? {
+          "fwd+maps b8": () => model.denoise(x8, T, ctx8, { maps: true }),
+          "fwd+maps b1": () => model.denoise(x1, T, ctx1, { maps: true }),
+          "VJP from maps b1": () => model.gradientFromMaps!(x1, T, ctx1, grads1),
+        }
+        : {}),
+    } as Record<string, () => unknown>,
     repeats,
     2,
   );
   await model.release();
-  const c = (k: keyof typeof phases) => phases[k].cpuMs.min;
-  const derived = {
+  const c = (k: string) => phases[k]?.cpuMs.min ?? NaN;
+  const derived: Record<string, number> = {
     "taps read-back b8 (fwd+taps − fwd)": c("fwd+taps b8") - c("fwd b8"),
     "taps read-back b1 (fwd+taps − fwd)": c("fwd+taps b1") - c("fwd b1"),
     "selection step ÷ base step (N = 4)": (c("fwd+taps b8") + c("accumulate ×4") + c("loss ×4")) /
@@ -120,6 +133,19 @@ async function breakdown(ep: ExecutionProvider, repeats: number) {
     "Algorithm-1 floor ÷ base step: (VJP b1 + fwd b2) ÷ fwd b2": (c("VJP b1") + c("fwd b2")) /
       c("fwd b2"),
   };
+  if (graphMaps) {
+    derived["in-graph maps: selection step ÷ base step (N = 4, loss in line)"] =
+      (c("fwd+maps b8") + c("loss ×4")) / c("fwd b8");
+    derived["in-graph maps: selection step ÷ base step (N = 4, loss overlapped)"] =
+      Math.max(c("fwd+maps b8"), c("loss ×4")) / c("fwd b8");
+    derived["in-graph maps: optimisation step ÷ base step (N = 1)"] = (c("fwd+maps b1") +
+      c("loss+grad ×1") + c("VJP from maps b1") + c("fwd b2")) / c("fwd b2");
+    derived["in-graph maps: Algorithm-1 floor ÷ base step: (VJP from maps b1 + fwd b2) ÷ fwd b2"] =
+      (c("VJP from maps b1") + c("fwd b2")) / c("fwd b2");
+    derived["maps cost in the forward b8: (fwd+maps − fwd) ÷ fwd"] =
+      c("fwd+maps b8") / c("fwd b8") -
+      1;
+  }
   return { ep, repeats, phases, derived };
 }
 
