@@ -104,6 +104,37 @@ Deno.test("maps graph: the map-graph VJP equals the Q/K route for random map cot
   }
 });
 
+Deno.test("maps graph: forward and backward halves give the one-piece VJP's gradient", async () => {
+  const { model, cond, x } = await setup();
+  try {
+    const rng = mulberry32(5);
+    const ref0 = await model.denoise(x, 401, cond, { maps: true });
+    const grads = ref0.maps!.map((m) => ({
+      self: tensor(m.self.shape, gaussian(rng, m.self.data.length)),
+      cross: tensor(m.cross.shape, gaussian(rng, m.cross.data.length)),
+    }));
+    // No "grad" forward before: the one-piece VJP recomputes the forward.
+    const whole = await model.gradientFromMaps!(x, 401, cond, grads);
+    for (let round = 0; round < 2; round++) {
+      const fwd = await model.denoise(x, 401, cond, { maps: true, grad: true });
+      assert.ok(maxAbsDiff(fwd.out.data, ref0.out.data) < 1e-5, "same noise prediction");
+      for (let i = 0; i < 2; i++) {
+        assert.ok(maxAbsDiff(fwd.maps![i].self.data, ref0.maps![i].self.data) < 1e-6);
+        assert.ok(maxAbsDiff(fwd.maps![i].cross.data, ref0.maps![i].cross.data) < 1e-6);
+      }
+      const halves = await model.gradientFromMaps!(x, 401, cond, grads);
+      const scale = maxAbs(whole.data);
+      assert.ok(maxAbsDiff(halves.data, whole.data) < 1e-4 * scale, `round ${round}`);
+    }
+    // Different tensors than the kept forward: the one-piece VJP runs (and agrees).
+    await model.denoise(x, 401, cond, { maps: true, grad: true });
+    const again = await model.gradientFromMaps!(tensor(x.shape, x.data.slice()), 401, cond, grads);
+    assert.ok(maxAbsDiff(again.data, whole.data) < 1e-4 * maxAbs(whole.data));
+  } finally {
+    await model.release();
+  }
+});
+
 Deno.test("maps graph: with a score bias the maps are accumulated from the biased call's taps", async () => {
   const { model, cond, x } = await setup();
   try {

@@ -176,7 +176,7 @@ async function graphLatentGrad<R extends MapsLossResult>(
   lossOfMaps: MapsLoss<R>,
 ): Promise<LatentGradResult<R>> {
   const b = latents.shape[0];
-  const res = await model.denoise(latents, timestep, context, { maps: true });
+  const res = await model.denoise(latents, timestep, context, { maps: true, grad: true });
   check(
     res.maps !== undefined && res.maps.length === b,
     "model",

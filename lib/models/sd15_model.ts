@@ -106,7 +106,8 @@ export async function loadSd15Model(
       );
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, o?.maps);
+      const maps = o?.maps ? (o.grad ? "grad" : true) : false;
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, maps);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);

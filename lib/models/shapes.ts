@@ -141,7 +141,8 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       return runTextEncoder(text, ids, prompts.length, L);
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, o?.maps);
+      const maps = o?.maps ? (o.grad ? "grad" : true) : false;
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, maps);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);

@@ -10,7 +10,7 @@ import { decodeModel, encodeModel } from "../onnx/proto.ts";
 import { createSession, type CreateSessionOptions, ort, type Session } from "../onnx/ort.ts";
 import { findAttention } from "../hooks/find.ts";
 import { resolveScale, tapAttention, type TapInfo } from "../hooks/tap.ts";
-import type { Model } from "../onnx/types.ts";
+import type { Model, ValueInfoProto } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
@@ -23,6 +23,7 @@ import type {
 import { accumulateMaps } from "../attention/accumulate.ts";
 import { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
+import { splitVjp, type VjpHalves } from "../onnx/autodiff/split.ts";
 import { biasAttention } from "../hooks/bias.ts";
 import type { AttentionBias } from "./model.ts";
 
@@ -48,7 +49,9 @@ export interface Denoiser {
    * never steered pays nothing for it. With `wantMaps` it also returns every item's accumulated
    * maps (ISAC Eq. 1-2), made inside a third graph from the forward's own probabilities (see
    * `lib/hooks/maps_graph.ts`; built on first use per latent size); with a bias they are
-   * accumulated from the biased graph's taps instead.
+   * accumulated from the biased graph's taps instead. `wantMaps = "grad"` runs the forward half
+   * of the map graph's VJP instead and keeps what its backward reads, so that a
+   * {@link gradientFromMaps} call on the same tensors runs only the backward.
    */
   run(
     latents: Tensor,
@@ -56,7 +59,7 @@ export interface Denoiser {
     context: Tensor,
     wantTaps: boolean,
     bias?: AttentionBias,
-    wantMaps?: boolean,
+    wantMaps?: boolean | "grad",
   ): Promise<{
     out: Tensor;
     taps?: AttentionTap[][];
@@ -75,7 +78,8 @@ export interface Denoiser {
   /**
    * dL/dlatents given dL/d(maps) of every batch item (the maps {@link run} returned with
    * `wantMaps`), through the VJP of the map graph: no Q/K cotangents, and only the part of the
-   * forward up to the last attention layer is recomputed.
+   * forward up to the last attention layer is recomputed, or none of it when the last
+   * {@link run} was asked for `"grad"` maps of these same tensors (latents, context, timestep).
    */
   gradientFromMaps(
     latents: Tensor,
@@ -206,17 +210,52 @@ export async function loadDenoiser(
     }
     return m;
   };
+  // What the forward half of the last "grad" run left for the backward half, and for which call.
+  let kept:
+    | { latents: Tensor; context: Tensor; timestep: number; m: MapSession; saved: SavedTensors }
+    | undefined;
   const runMaps = async (
     latents: Tensor,
     feeds: Record<string, OrtTensor>,
+    grad: boolean,
+    call: { context: Tensor; timestep: number },
   ): Promise<{ out: Tensor; maps: AttentionMaps[] }> => {
     const m = await mapSession(latents, feeds);
     const { self, cross, size } = m.built;
     const names = [io.output, ...(self ? [self] : []), ...(cross ? [cross] : [])];
-    const res = await m.session.run(feeds, names);
+    kept = undefined;
+    let res: Record<string, OrtTensor>;
+    if (grad) {
+      const h = await halvesOf(m);
+      res = await h.forward.run(feeds, [...names, ...h.halves.saved]);
+      const saved: SavedTensors = {};
+      for (const sv of h.halves.saved) saved[sv] = res[sv];
+      kept = { latents, ...call, m, saved };
+    } else res = await m.session.run(feeds, names);
     const outT = res[io.output];
     const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
     return { out, maps: splitMaps(res, m.built, latents.shape[0], size) };
+  };
+  const halvesOf = (m: MapSession): Promise<Halves> => {
+    m.halves ??= (async (): Promise<Halves> => {
+      const { self, cross } = m.built;
+      const taps = [...(self ? [self] : []), ...(cross ? [cross] : [])];
+      const built = vjpGraph(m.built.model, { wrt: [io.sample], taps }, {
+        keepForwardOutputs: true,
+      });
+      const halves = splitVjp(built, [io.output, ...taps], m.built.model);
+      const forward = await createSession(encodeModel(halves.forward), {
+        ...opts,
+        source: `${source} (maps VJP, forward half)`,
+      });
+      return {
+        halves,
+        forward,
+        cot: Object.fromEntries(taps.map((t, i) => [t, built.cotangentInputs[i]])),
+        out: built.gradOutputs[0],
+      };
+    })();
+    return m.halves;
   };
   return {
     taps: tapped.taps,
@@ -225,7 +264,9 @@ export async function loadDenoiser(
       const [b, , lh, lw] = latents.shape;
       const feeds = feedsOf(latents, timestep, context);
       const biasing = bias !== undefined && bias.some((x) => x);
-      if (wantMaps && !wantTaps && !biasing) return runMaps(latents, feeds);
+      if (wantMaps && !wantTaps && !biasing) {
+        return runMaps(latents, feeds, wantMaps === "grad", { context, timestep });
+      }
       // With a bias the maps come from the biased graph's taps (the map graph has no bias input).
       const readTaps = wantTaps || wantMaps;
       const fetches = readTaps ? [io.output, ...tapNames] : [io.output];
@@ -324,6 +365,46 @@ export async function loadDenoiser(
       const m = await mapSession(latents, feeds);
       const { self, cross, size } = m.built;
       const hw = size[0] * size[1];
+      const cotFeeds = (cot: Record<string, string>) => {
+        for (const [part, name] of [["self", self], ["cross", cross]] as const) {
+          if (!name) continue;
+          const cols = part === "self" ? hw : context.shape[1];
+          const per = hw * cols;
+          const data = new Float32Array(per * b);
+          mapGrads.forEach((g, i) => {
+            const t = g[part];
+            if (!t) return;
+            check(
+              t.data.length === per,
+              `mapGrads[${i}].${part}`,
+              `expected [${hw}, ${cols}], got [${t.shape}]`,
+            );
+            data.set(t.data, i * per);
+          });
+          feeds[cot[name]] = new ort.Tensor("float32", data, [b, hw, cols]);
+        }
+      };
+      const k = kept;
+      kept = undefined;
+      if (
+        k && k.m === m && k.latents === latents && k.context === context &&
+        k.timestep === timestep
+      ) {
+        // The forward half already ran on these tensors: only the backward half runs.
+        const h = await halvesOf(m);
+        h.backward ??= await createSession(
+          encodeModel(h.halves.backward(savedInfo(k.saved))),
+          { ...opts, source: `${source} (maps VJP, backward half)` },
+        );
+        const bf: Record<string, OrtTensor> = {};
+        for (const x of h.halves.passed) bf[x] = feeds[x];
+        Object.assign(bf, k.saved);
+        cotFeeds(h.cot);
+        for (const c of Object.values(h.cot)) bf[c] = feeds[c];
+        const res = await h.backward.run(bf, [h.out]);
+        const g = res[h.out];
+        return tensor(g.dims as number[], floatData(g, h.out).slice());
+      }
       if (!m.vjp) {
         const taps = [...(self ? [self] : []), ...(cross ? [cross] : [])];
         const built = vjpGraph(m.built.model, { wrt: [io.sample], taps });
@@ -336,23 +417,7 @@ export async function loadDenoiser(
           out: built.gradOutputs[0],
         };
       }
-      for (const [part, name] of [["self", self], ["cross", cross]] as const) {
-        if (!name) continue;
-        const cols = part === "self" ? hw : context.shape[1];
-        const per = hw * cols;
-        const data = new Float32Array(per * b);
-        mapGrads.forEach((g, i) => {
-          const t = g[part];
-          if (!t) return;
-          check(
-            t.data.length === per,
-            `mapGrads[${i}].${part}`,
-            `expected [${hw}, ${cols}], got [${t.shape}]`,
-          );
-          data.set(t.data, i * per);
-        });
-        feeds[m.vjp.cot[name]] = new ort.Tensor("float32", data, [b, hw, cols]);
-      }
+      cotFeeds(m.vjp.cot);
       const res = await m.vjp.session.run(feeds, [m.vjp.out]);
       const g = res[m.vjp.out];
       return tensor(g.dims as number[], floatData(g, m.vjp.out).slice());
@@ -362,6 +427,9 @@ export async function loadDenoiser(
         const s = await m.catch(() => undefined);
         if (s) await s.session.release();
         if (s?.vjp) await s.vjp.session.release();
+        const h = await s?.halves?.catch(() => undefined);
+        if (h) await h.forward.release();
+        if (h?.backward) await h.backward.release();
       }
       await session.release();
       if (vjp) await vjp.session.release();
@@ -375,6 +443,41 @@ interface MapSession {
   built: MapsGraph;
   session: Session;
   vjp?: { session: Session; cot: Record<string, string>; out: string };
+  halves?: Promise<Halves>;
+}
+
+/** The map graph's VJP split in two (forward half, backward half built on first use). */
+interface Halves {
+  halves: VjpHalves;
+  forward: Session;
+  backward?: Session;
+  cot: Record<string, string>;
+  out: string;
+}
+
+/** Forward-half outputs the backward half reads, by name. */
+type SavedTensors = Record<string, OrtTensor>;
+
+const ELEM_TYPES: Record<string, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
+/** Typed graph inputs for saved tensors (types only: the batch size may change). */
+function savedInfo(saved: SavedTensors): ValueInfoProto[] {
+  return Object.entries(saved).map(([name, t]) => {
+    const elemType = ELEM_TYPES[t.type];
+    if (elemType === undefined) {
+      throw new AttnkitError(name, `saved tensor of unsupported type ${t.type}`);
+    }
+    return { name, type: { tensorType: { elemType } } };
+  });
 }
 
 /** Splits the `[B, HW, ·]` map outputs into per-item {@link AttentionMaps}. */

@@ -65,6 +65,11 @@ export interface DenoiseOptions {
    * {@link DiffusionModel.gradientFromMaps}; others ignore it (ask for `taps` instead).
    */
   maps?: boolean;
+  /**
+   * With `maps`: a {@link DiffusionModel.gradientFromMaps} call on these same tensors will follow,
+   * so the model may keep what its backward pass reads instead of recomputing the forward.
+   */
+  grad?: boolean;
 }
 
 /** A loaded text-to-image diffusion model. */
