@@ -176,7 +176,10 @@ async function graphLatentGrad<R extends MapsLossResult>(
   lossOfMaps: MapsLoss<R>,
 ): Promise<LatentGradResult<R>> {
   const b = latents.shape[0];
-  const res = await model.denoise(latents, timestep, context, { maps: true, grad: true });
+  // One-piece VJP (it recomputes the forward up to the last attention layer): on onnxruntime-node
+  // handing the ~190 saved tensors from a forward half to a backward half (`grad: true`) costs
+  // what the recomputation saves (bench/results/speed_after.md).
+  const res = await model.denoise(latents, timestep, context, { maps: true });
   check(
     res.maps !== undefined && res.maps.length === b,
     "model",
