@@ -233,6 +233,8 @@ export function ortReferenceGraph(heads: number, nq: number, nk: number, d: numb
 
 /** attnkit's map path against onnxruntime's reference on one SD-scale self + cross tap. */
 async function sdTap(ep: ExecutionProvider, repeats: number) {
+  // On the WebGPU EP the reference runs on the GPU, and so does attnkit's map path (WGSL).
+  const gpu = ep === "webgpu";
   const taps = sdTaps();
   const sessions = await Promise.all(taps.map((t) => {
     const [h, nq, d] = t.q.shape;
@@ -255,8 +257,11 @@ async function sdTap(ep: ExecutionProvider, repeats: number) {
     {
       "onnxruntime MatMul→Softmax→ReduceMean (self + cross)": ortRun,
       "attnkit accumulateMaps (self + cross), TypeScript reference": () => accumulateMaps(taps),
-      "attnkit map path: accumulateMapsAuto, cpu (onnxruntime row blocks)": () =>
-        accumulateMapsAuto(taps, { backend: "cpu" }),
+      [
+        gpu
+          ? "attnkit map path: accumulateMapsAuto, gpu (WGSL kernels)"
+          : "attnkit map path: accumulateMapsAuto, cpu (onnxruntime row blocks)"
+      ]: () => accumulateMapsAuto(taps, { backend: gpu ? "gpu" : "cpu" }),
     },
     repeats,
     1,

@@ -164,32 +164,27 @@ export function mapsGraph(
   const probed = tapAttention(model, cores, { qk: false, probs: true });
   const probsOutputs = new Set(probed.taps.map((t) => t.probs!));
   const e = beginEdit(probed.model);
-  // Group layers of one kind and size; each layer's head mean weighs h_l / (Σh · spread).
+  // Group layers of one kind, size and head count: each layer's head mean weighs
+  // h_l / (Σh · spread), the same within a group, so a group is summed first and scaled once.
   const groups = new Map<
     string,
-    { kind: "self" | "cross"; size: readonly [number, number]; terms: string[] }
+    { kind: "self" | "cross"; size: readonly [number, number]; weight: number; terms: string[] }
   >();
   probed.taps.forEach((tap, i) => {
     const l = layers[i];
     const kind = cores[i].kind;
     const spread = kind === "self" ? (bigH / l.size[0]) * (bigW / l.size[1]) : 1;
     const weight = l.heads / (heads[kind] * spread);
-    const key = `${kind}:${l.size[0]}x${l.size[1]}`;
-    const g = groups.get(key) ?? { kind, size: l.size, terms: [] };
-    g.terms.push(
-      emit(
-        e,
-        "Mul",
-        [tap.probs!, floatConst(e, `attnkit/maps/w${i}`, weight)],
-        `attnkit/maps/l${i}`,
-      ),
-    );
+    const key = `${kind}_${l.size[0]}x${l.size[1]}_h${l.heads}`;
+    const g = groups.get(key) ?? { kind, size: l.size, weight, terms: [] };
+    g.terms.push(tap.probs!);
     groups.set(key, g);
   });
   const perKind: Record<"self" | "cross", string[]> = { self: [], cross: [] };
   for (const [key, g] of groups) {
     const base = `attnkit/maps/${key}`;
-    let t = sumAll(e, g.terms, base);
+    const w = floatConst(e, `${base}/weight`, g.weight);
+    let t = emit(e, "Mul", [sumAll(e, g.terms, base), w], base);
     const n = g.size[0] * g.size[1];
     if (g.kind === "self") t = upsampleColumns(e, t, n, g.size, big, base);
     perKind[g.kind].push(upsampleRows(e, t, g.size, big, base));
