@@ -207,3 +207,9 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 13: performance ---
+export { type MapLayer, type MapsGraph, mapsGraph } from "./lib/hooks/maps_graph.ts";
+export { accumulateMapsOrt, type OrtMapsOptions } from "./lib/attention/accumulate_ort.ts";
+export { denoiseWithMaps, hasGraphMaps, type MapsRequest } from "./lib/runtime/maps.ts";
+export { splitVjp, type VjpHalves } from "./lib/onnx/autodiff/split.ts";

@@ -51,7 +51,7 @@ function headSumGraph(heads: number, nk: number, d: number): Uint8Array {
   }));
 }
 
-async function sessionFor(
+function sessionFor(
   provider: ExecutionProvider,
   heads: number,
   nk: number,
