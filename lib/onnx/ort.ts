@@ -50,6 +50,7 @@ export interface CreateSessionOptions {
 }
 
 let sessionsCreated = 0;
+let webgpuCreation: Promise<unknown> = Promise.resolve();
 let deviceShared = false;
 
 /**
@@ -65,17 +66,18 @@ async function shareDevice(): Promise<void> {
 let nodeOrt: Promise<typeof ortModule> | undefined;
 
 function loadNodeOrt(): Promise<typeof ortModule> {
-  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule).catch(
-    (e) => {
-      nodeOrt = undefined;
-      throw new AttnkitError(
-        "executionProviders",
-        `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
-          e instanceof Error ? e.message : String(e)
-        }`,
-      );
-    },
-  );
+  nodeOrt ??= import("npm:onnxruntime-node@1.30.0").then((m) => m as unknown as typeof ortModule)
+    .catch(
+      (e) => {
+        nodeOrt = undefined;
+        throw new AttnkitError(
+          "executionProviders",
+          `"node" needs the npm package onnxruntime-node, which could not be loaded: ${
+            e instanceof Error ? e.message : String(e)
+          }`,
+        );
+      },
+    );
   return nodeOrt;
 }
 
@@ -146,9 +148,17 @@ export async function createSession(
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
   if (opts.preferredOutputLocation) options.preferredOutputLocation = opts.preferredOutputLocation;
   try {
-    const session = await ort.InferenceSession.create(bytes, options);
-    if (eps.includes("webgpu")) await shareDevice();
-    return session;
+    const create = async () => {
+      const session = await ort.InferenceSession.create(bytes, options);
+      if (eps.includes("webgpu")) await shareDevice();
+      return session;
+    };
+    if (!eps.includes("webgpu")) return await create();
+    // onnxruntime-web refuses a WebGPU session while another is being created ("another WebGPU
+    // EP inference session is being created"), so WebGPU sessions are made one at a time.
+    const made = webgpuCreation.then(create, create);
+    webgpuCreation = made.catch(() => undefined);
+    return await made;
   } catch (e) {
     throw new AttnkitError(
       opts.source ?? "model",
