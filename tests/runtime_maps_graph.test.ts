@@ -2,7 +2,8 @@
  * The in-graph maps (lib/hooks/maps_graph.ts through the denoiser) against the CPU reference:
  * the embedded UNet's maps made inside its graph equal `accumulateMaps` over its Q/K taps, and
  * the map-graph VJP equals the Q/K route (`accumulateMapsBackward` + the tap VJP) for random map
- * cotangents. Both routes share only the model; the reference maths is the CPU code.
+ * cotangents; selection and optimisation through both routes agree end to end. Both routes
+ * share only the model; the reference maths is the CPU code.
  */
 import assert from "node:assert/strict";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
@@ -11,6 +12,8 @@ import { AttnkitError } from "../lib/errors.ts";
 import { findAttention } from "../lib/hooks/find.ts";
 import { mapsGraph } from "../lib/hooks/maps_graph.ts";
 import { loadShapesModel } from "../lib/models/shapes.ts";
+import { optimiseLatent } from "../lib/control/optimise_latent.ts";
+import { selectLatent } from "../lib/control/select_latent.ts";
 import { ort } from "../lib/onnx/ort.ts";
 import { decodeModel } from "../lib/onnx/proto.ts";
 import { gaussian, mulberry32 } from "../lib/random.ts";
@@ -175,4 +178,26 @@ Deno.test("maps graph: layer lists that do not fit are refused, naming the argum
     () => mapsGraph(graph, cores, layers),
     (e: unknown) => e instanceof AttnkitError && e.argument === "layers[2].size",
   );
+});
+
+Deno.test("maps graph: selection and optimisation match the Q/K route end to end", async () => {
+  const model = await loadShapesModel();
+  // The same model without in-graph maps: every map comes from Q/K taps, as before issue 13.
+  const viaTaps = { ...model, gradientFromMaps: undefined };
+  const prompt = "two red circles and a blue square";
+  const opts = { seed: 4, steps: 3, guidance: 4, progress: false };
+  try {
+    const a = await selectLatent(model, prompt, { ...opts, candidates: 2 });
+    const b = await selectLatent(viaTaps, prompt, { ...opts, candidates: 2 });
+    assert.equal(a.best, b.best);
+    a.perStep.flat().forEach((v, i) => assert.ok(Math.abs(v - b.perStep.flat()[i]) < 1e-4));
+    assert.ok(maxAbsDiff(a.latents.data, b.latents.data) < 1e-5);
+    const c = await optimiseLatent(model, prompt, opts);
+    const d = await optimiseLatent(viaTaps, prompt, opts);
+    c.log.forEach((s, i) => assert.ok(Math.abs(s.value[0] - d.log[i].value[0]) < 1e-4));
+    const scale = maxAbs(d.latents.data);
+    assert.ok(maxAbsDiff(c.latents.data, d.latents.data) < 1e-4 * scale);
+  } finally {
+    await model.release();
+  }
 });
