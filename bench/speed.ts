@@ -317,7 +317,9 @@ async function main(): Promise<void> {
     "",
     `Run ${started} with \`deno run -A bench/speed.ts --label ${values.label}\` (Deno ${Deno.version.deno}, ` +
     `${navigator.hardwareConcurrency} CPU threads shared with other jobs, load average at start ${load}). ` +
-    `Execution provider: ${ep}, one thread. CPU ms = process user + system time per call, minimum ` +
+    `Execution provider: ${ep}${
+      ep === "webgpu" ? "" : ", one thread"
+    }. CPU ms = process user + system time per call, minimum ` +
     `over ${repeats} interleaved rounds after warm-up (median and maximum beside it show the noise).`,
     "",
     ...(bd
