@@ -20,7 +20,7 @@ import type {
   AttentionTap,
   TapGrad,
 } from "../attention/types.ts";
-import { accumulateMaps } from "../attention/accumulate.ts";
+import { accumulateMapsAuto } from "../../kernels/accumulate_maps.ts";
 import { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
 import { splitVjp, type VjpHalves } from "../onnx/autodiff/split.ts";
@@ -307,7 +307,8 @@ export async function loadDenoiser(
       return {
         out,
         ...(wantTaps ? { taps: items } : {}),
-        ...(wantMaps ? { maps: items.map((t) => accumulateMaps(t)) } : {}),
+        // Taps to maps on attnkit's kernel backend (WGSL on a GPU, else onnxruntime's CPU kernels).
+        ...(wantMaps ? { maps: await Promise.all(items.map((t) => accumulateMapsAuto(t))) } : {}),
       };
     },
     async gradient(latents, timestep, context, tapGrads) {
