@@ -11,6 +11,10 @@ import { accumulateMapsBackward } from "../lib/attention/accumulate_backward.ts"
 import { AttnkitError } from "../lib/errors.ts";
 import { findAttention } from "../lib/hooks/find.ts";
 import { mapsGraph } from "../lib/hooks/maps_graph.ts";
+import { tapAttention } from "../lib/hooks/tap.ts";
+import { initializer, model as onnxModel, node, valueInfo } from "../lib/onnx/build.ts";
+import { createSession } from "../lib/onnx/ort.ts";
+import { encodeModel } from "../lib/onnx/proto.ts";
 import { loadShapesModel } from "../lib/models/shapes.ts";
 import { optimiseLatent } from "../lib/control/optimise_latent.ts";
 import { selectLatent } from "../lib/control/select_latent.ts";
@@ -200,4 +204,91 @@ Deno.test("maps graph: selection and optimisation match the Q/K route end to end
   } finally {
     await model.release();
   }
+});
+
+/** A tiny graph of independent attention cores, one per (kind, side), in the diffusers layout. */
+function tinyAttention(sides: readonly number[]) {
+  const heads = 2, d = 4, c = heads * d, l = 5;
+  const rng = mulberry32(21);
+  const nodes: ReturnType<typeof node>[] = [];
+  const inits = [initializer("scale", [], [1 / Math.sqrt(d)])];
+  const split = initializer("split", [4], new BigInt64Array([1n, -1n, BigInt(heads), BigInt(d)]));
+  inits.push(split);
+  let uid = 0;
+  const op = (type: string, inputs: string[], attrs: Record<string, number[] | number> = {}) => {
+    const out = `t${uid++}`;
+    nodes.push(node(type, inputs, [out], attrs));
+    return out;
+  };
+  const w = (name: string) => {
+    inits.push(initializer(name, [c, c], gaussian(rng, c * c)));
+    return name;
+  };
+  const toHeads = (x: string) =>
+    op("Transpose", [op("Reshape", [x, "split"])], { perm: [0, 2, 1, 3] });
+  const outputs: string[] = [];
+  for (const side of sides) {
+    for (const kind of ["self", "cross"]) {
+      const x = `x${side}`;
+      const kv = kind === "self" ? x : "ctx";
+      const q = toHeads(op("MatMul", [x, w(`q${side}${kind}`)]));
+      const k = toHeads(op("MatMul", [kv, w(`k${side}${kind}`)]));
+      const v = toHeads(op("MatMul", [kv, w(`v${side}${kind}`)]));
+      const s = op("Mul", [
+        op("MatMul", [q, op("Transpose", [k], { perm: [0, 1, 3, 2] })]),
+        "scale",
+      ]);
+      outputs.push(op("MatMul", [op("Softmax", [s], { axis: -1 }), v]));
+    }
+  }
+  return {
+    model: onnxModel({
+      inputs: [
+        ...sides.map((s) => valueInfo(`x${s}`, [1, s * s, c])),
+        valueInfo("ctx", [1, l, c]),
+      ],
+      outputs: outputs.map((o) => valueInfo(o, undefined)),
+      nodes,
+      initializers: inits,
+    }),
+    feeds: Object.fromEntries([
+      ...sides.map((
+        s,
+      ) => [`x${s}`, new ort.Tensor("float32", gaussian(rng, s * s * c), [1, s * s, c])]),
+      ["ctx", new ort.Tensor("float32", gaussian(rng, l * c), [1, l, c])],
+    ]),
+    heads,
+  };
+}
+
+Deno.test("maps graph: three resolutions, one that does not divide the next (12, 6, 4)", async () => {
+  const sides = [12, 6, 4];
+  const tiny = tinyAttention(sides);
+  const cores = findAttention(tiny.model, { conditioning: ["ctx"] });
+  assert.equal(cores.length, 6);
+  const layers = cores.map((_, i) => ({
+    size: [sides[i >> 1], sides[i >> 1]] as [number, number],
+    heads: tiny.heads,
+  }));
+  const built = mapsGraph(tiny.model, cores, layers);
+  const tapped = tapAttention(tiny.model, cores, { qk: true });
+  const [a, b] = await Promise.all([
+    createSession(encodeModel(built.model)),
+    createSession(encodeModel(tapped.model)),
+  ]);
+  const got = await a.run(tiny.feeds, [built.self!, built.cross!]);
+  const taps = await b.run(tiny.feeds, tapped.taps.flatMap((t) => [t.q!, t.k!]));
+  const ref = accumulateMaps(tapped.taps.map((t, i) => {
+    const q = taps[t.q!], k = taps[t.k!];
+    return {
+      kind: t.kind,
+      q: tensor((q.dims as number[]).slice(1), q.data as Float32Array),
+      k: tensor((k.dims as number[]).slice(1), k.data as Float32Array),
+      size: layers[i].size,
+    };
+  }));
+  assert.ok(maxAbsDiff(got[built.self!].data as Float32Array, ref.self.data) < 1e-6);
+  assert.ok(maxAbsDiff(got[built.cross!].data as Float32Array, ref.cross.data) < 1e-6);
+  await a.release();
+  await b.release();
 });

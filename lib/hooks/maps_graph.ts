@@ -180,24 +180,39 @@ export function mapsGraph(
     g.terms.push(tap.probs!);
     groups.set(key, g);
   });
-  const perKind: Record<"self" | "cross", string[]> = { self: [], cross: [] };
-  for (const [key, g] of groups) {
-    const base = `attnkit/maps/${key}`;
-    const w = floatConst(e, `${base}/weight`, g.weight);
-    let t = emit(e, "Mul", [sumAll(e, g.terms, base), w], base);
-    const n = g.size[0] * g.size[1];
-    if (g.kind === "self") t = upsampleColumns(e, t, n, g.size, big, base);
-    perKind[g.kind].push(upsampleRows(e, t, g.size, big, base));
-  }
   const names: { self?: string; cross?: string } = {};
   for (const kind of ["self", "cross"] as const) {
-    if (perKind[kind].length === 0) continue;
-    names[kind] = emit(
-      e,
-      "Identity",
-      [sumAll(e, perKind[kind], `attnkit/maps/${kind}_sum`)],
-      `attnkit/maps/${kind}`,
-    );
+    // Coarse to fine: each resolution's weighted sum is added at its own size, then the running
+    // sum is upsampled to the next size (nearest-neighbour factors compose exactly), so only one
+    // full-size upsampling and addition is paid, not one per resolution.
+    const mine = [...groups.values()].filter((g) => g.kind === kind)
+      .sort((a, b) => a.size[0] * a.size[1] - b.size[0] * b.size[1]);
+    if (mine.length === 0) continue;
+    const base = `attnkit/maps/${kind}`;
+    let acc: string | undefined;
+    let at: readonly [number, number] = mine[0].size;
+    const grow = (t: string, from: readonly [number, number], to: readonly [number, number]) => {
+      const u = kind === "self"
+        ? upsampleColumns(e, t, from[0] * from[1], from, to, `${base}/grow`)
+        : t;
+      return upsampleRows(e, u, from, to, `${base}/grow`);
+    };
+    for (const g of mine) {
+      const scaled = emit(e, "Mul", [
+        sumAll(e, g.terms, `${base}/sum`),
+        floatConst(e, `${base}/weight`, g.weight),
+      ], `${base}/scaled`);
+      if (acc === undefined) acc = scaled;
+      else {
+        // A size the running sum's size does not divide: go straight to the full size.
+        const to = g.size[0] % at[0] === 0 && g.size[1] % at[1] === 0 ? g.size : big;
+        acc = grow(acc, at, to);
+        at = to;
+        acc = emit(e, "Add", [acc, at === g.size ? scaled : grow(scaled, g.size, big)], base);
+      }
+      if (acc === scaled) at = g.size;
+    }
+    names[kind] = emit(e, "Identity", [grow(acc!, at, big)], base);
     e.outputs.push(floatOutput(names[kind]!));
   }
   const built = finishEdit(e);
