@@ -207,7 +207,7 @@ Deno.test("maps graph: selection and optimisation match the Q/K route end to end
 });
 
 /** A tiny graph of independent attention cores, one per (kind, side), in the diffusers layout. */
-function tinyAttention(sides: readonly number[]) {
+function tinyAttention(sides: readonly number[], fusedCross = false) {
   const heads = 2, d = 4, c = heads * d, l = 5;
   const rng = mulberry32(21);
   const nodes: ReturnType<typeof node>[] = [];
@@ -231,6 +231,20 @@ function tinyAttention(sides: readonly number[]) {
     for (const kind of ["self", "cross"]) {
       const x = `x${side}`;
       const kv = kind === "self" ? x : "ctx";
+      if (fusedCross && kind === "cross") {
+        // com.microsoft MultiHeadAttention on [B, N, heads·d]: the head mean comes from tap.ts.
+        const q = op("MatMul", [x, w(`q${side}${kind}`)]);
+        const k = op("MatMul", [kv, w(`k${side}${kind}`)]);
+        const v = op("MatMul", [kv, w(`v${side}${kind}`)]);
+        const out = `t${uid++}`;
+        nodes.push(
+          node("MultiHeadAttention", [q, k, v], [out], { num_heads: heads }, {
+            domain: "com.microsoft",
+          }),
+        );
+        outputs.push(out);
+        continue;
+      }
       const q = toHeads(op("MatMul", [x, w(`q${side}${kind}`)]));
       const k = toHeads(op("MatMul", [kv, w(`k${side}${kind}`)]));
       const v = toHeads(op("MatMul", [kv, w(`v${side}${kind}`)]));
@@ -261,9 +275,9 @@ function tinyAttention(sides: readonly number[]) {
   };
 }
 
-Deno.test("maps graph: three resolutions, one that does not divide the next (12, 6, 4)", async () => {
+async function tinyParity(fusedCross: boolean): Promise<void> {
   const sides = [12, 6, 4];
-  const tiny = tinyAttention(sides);
+  const tiny = tinyAttention(sides, fusedCross);
   const cores = findAttention(tiny.model, { conditioning: ["ctx"] });
   assert.equal(cores.length, 6);
   const layers = cores.map((_, i) => ({
@@ -291,4 +305,9 @@ Deno.test("maps graph: three resolutions, one that does not divide the next (12,
   assert.ok(maxAbsDiff(got[built.cross!].data as Float32Array, ref.cross.data) < 1e-6);
   await a.release();
   await b.release();
-});
+}
+
+Deno.test("maps graph: three resolutions, one that does not divide the next (12, 6, 4)", () =>
+  tinyParity(false));
+
+Deno.test("maps graph: fused MultiHeadAttention cores beside unfused ones", () => tinyParity(true));
