@@ -2,8 +2,9 @@
  * GPU wrapper for ISAC Eq. 1–2 (see `accumulate_maps.wgsl.ts`): uploads every tap's Q and K,
  * records three dispatches per tap (row statistics by column tile, their merge, the
  * accumulation) into one compute pass with both output maps resident on the device, submits
- * once and reads both maps back once. `accumulateMapsAuto` picks this or the
- * CPU reference `accumulateMaps` by backend; both give the same maps.
+ * once and reads both maps back once. `accumulateMapsAuto` picks this on "gpu"; on "cpu",
+ * onnxruntime's CPU kernels (`accumulateMapsOrt`) or, for small taps, the TypeScript reference
+ * `accumulateMaps`. All give the same maps.
  *
  * @module
  */
