@@ -2,12 +2,14 @@
  * GPU wrapper for ISAC Eq. 1–2 (see `accumulate_maps.wgsl.ts`): uploads every tap's Q and K,
  * records three dispatches per tap (row statistics by column tile, their merge, the
  * accumulation) into one compute pass with both output maps resident on the device, submits
- * once and reads both maps back once. `accumulateMapsAuto` picks this or the
- * CPU reference `accumulateMaps` by backend; both give the same maps.
+ * once and reads both maps back once. `accumulateMapsAuto` picks this on "gpu"; on "cpu",
+ * onnxruntime's CPU kernels (`accumulateMapsOrt`) or, for small taps, the TypeScript reference
+ * `accumulateMaps`. All give the same maps.
  *
  * @module
  */
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
+import { accumulateMapsOrt } from "../lib/attention/accumulate_ort.ts";
 import { planTaps, type TapPlan } from "../lib/attention/plan.ts";
 import type { AttentionMaps, AttentionTap } from "../lib/attention/types.ts";
 import { check } from "../lib/errors.ts";
@@ -223,11 +225,21 @@ export async function accumulateMapsGpu(
   }
 }
 
-/** ISAC Eq. 1–2 on the chosen backend: the WGSL kernels on "gpu", `accumulateMaps` on "cpu". */
+/** Below this many multiply-adds (Σ heads·Nq·Nk·d) the CPU maps stay in TypeScript. */
+const ORT_MIN_WORK = 2 ** 20;
+
+/**
+ * ISAC Eq. 1–2 on the chosen backend: the WGSL kernels on "gpu"; on "cpu", onnxruntime's CPU
+ * kernels a row block at a time (`accumulateMapsOrt`) for taps big enough to pay for a session
+ * call, the TypeScript reference `accumulateMaps` for smaller ones. All give the same maps.
+ */
 export async function accumulateMapsAuto(
   taps: readonly AttentionTap[],
   opts: KernelOptions = {},
 ): Promise<AttentionMaps> {
   const device = await deviceFor(opts);
-  return device ? accumulateMapsGpu(taps, device) : accumulateMaps(taps);
+  if (device) return accumulateMapsGpu(taps, device);
+  let work = 0;
+  for (const t of taps ?? []) work += (t?.q?.data?.length ?? 0) * (t?.k?.shape?.[1] ?? 0);
+  return work >= ORT_MIN_WORK ? accumulateMapsOrt(taps) : accumulateMaps(taps);
 }

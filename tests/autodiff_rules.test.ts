@@ -268,6 +268,18 @@ const convCases: Case[] = [
     wrt: ["x", "w", "b"],
   },
   {
+    name: "Conv stride 1, asymmetric pads, non-square kernel (flipped-weight Conv input gradient)",
+    nodes: [node("Conv", ["x", "w"], ["y"], { pads: [0, 1, 2, 0] })],
+    inputs: { x: [2, 3, 6, 5], w: [4, 3, 3, 2] },
+    wrt: ["x", "w"],
+  },
+  {
+    name: "Conv 1-D stride 1, no pads (flipped-weight Conv input gradient)",
+    nodes: [node("Conv", ["x", "w"], ["y"], {})],
+    inputs: { x: [1, 2, 9], w: [3, 2, 4] },
+    wrt: ["x"],
+  },
+  {
     name: "Conv stride 2 (sizes that need output_padding)",
     nodes: [node("Conv", ["x", "w"], ["y"], { strides: [2, 2], pads: [1, 1, 1, 1] })],
     inputs: { x: [1, 2, 7, 8], w: [3, 2, 3, 3] },

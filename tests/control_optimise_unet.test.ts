@@ -68,7 +68,12 @@ Deno.test({
     const g = await latentGrad(model, x, T_STEP, ctx, isacMapsLoss(spec.isac, w));
     const gNorm = Math.sqrt(dot(g.grad.data, g.grad.data));
     const base = await lossAt(model, x.data, x.shape, ctx, spec, w);
-    assert.ok(Math.abs(base.value - g.values[0]) < 1e-9, "latentGrad's value is the forward's");
+    // latentGrad reads the maps the UNet's graph makes (in-graph Eq. 1-2), lossAt accumulates
+    // them from the taps on the CPU: the same maps to float32 rounding, not bit for bit.
+    assert.ok(
+      Math.abs(base.value - g.values[0]) < 1e-5 * Math.max(1, Math.abs(base.value)),
+      `latentGrad's value is the forward's (${g.values[0]} vs ${base.value})`,
+    );
     assert.ok(gNorm > 0, "a zero gradient checks nothing");
 
     await t.step("directional derivatives", async () => {

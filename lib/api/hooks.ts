@@ -34,3 +34,4 @@ export {
   parseEinsum,
 } from "../hooks/einsum.ts";
 export { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
+export { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";

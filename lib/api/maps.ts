@@ -65,3 +65,5 @@ export {
   type SynGenResult,
   type SynGenSubtree,
 } from "../losses/syngen.ts";
+export { accumulateMapsOrt, type OrtMapsOptions } from "../attention/accumulate_ort.ts";
+export { denoiseWithMaps, hasGraphMaps, type MapsRequest } from "../runtime/maps.ts";

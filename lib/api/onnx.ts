@@ -20,3 +20,4 @@ export type { ExecutionProvider } from "../onnx/ort.ts";
 export * from "../onnx/autodiff/mod.ts";
 export { type Float32Io, upcastToFloat32, withFloat32Io } from "../onnx/float_io.ts";
 export { elemTypes } from "../onnx/elem_type.ts";
+export { splitVjp, type VjpHalves } from "../onnx/autodiff/split.ts";

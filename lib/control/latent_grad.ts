@@ -2,7 +2,9 @@
  * The gradient of an attention-map loss with respect to the latents, through any ONNX denoiser:
  * one conditional denoiser call with taps, per batch item the accumulated maps (ISAC Eq. 1-2),
  * the loss and its map gradient, the VJP of the accumulation down to every tap's Q and K, and the
- * model's reverse-mode pass from the taps to the latents.
+ * model's reverse-mode pass from the taps to the latents. A model that makes the maps inside its
+ * graph (`gradientFromMaps`, see `lib/hooks/maps_graph.ts`) skips the taps: the maps come from
+ * the denoiser call and the map gradient goes straight into the graph's VJP.
  *
  * Generic over the loss: anything of the form `(maps, item) => { value, grad }` plugs in (ISAC,
  * Attend-and-Excite, IoU, box losses). Only the conditional context is used, as ISAC and A&E
@@ -18,6 +20,7 @@ import { accumulateMapsBackward } from "../attention/accumulate_backward.ts";
 import type { AttentionMaps, AttentionMapsGrad, TapGrad } from "../attention/types.ts";
 import { AttnkitError, check } from "../errors.ts";
 import type { DiffusionModel } from "../runtime/model.ts";
+import { hasGraphMaps } from "../runtime/maps.ts";
 import { type Tensor, tensor } from "../tensor.ts";
 
 /** What a map loss returns for one batch item: its value and d value / d maps. */
@@ -120,6 +123,7 @@ export async function latentGrad<R extends MapsLossResult>(
     "context",
     `expected one conditioning row per latent (${b}), got shape [${context.shape}]`,
   );
+  if (hasGraphMaps(model)) return graphLatentGrad(model, latents, timestep, context, lossOfMaps);
   const res = await model.denoise(latents, timestep, context, { taps: true });
   check(
     res.taps !== undefined && res.taps.length === b,
@@ -142,6 +146,12 @@ export async function latentGrad<R extends MapsLossResult>(
   const values = results.map((r) => r.value);
   if (!anyGrad) return { values, grad: tensor(latents.shape), results };
   const grad = await model.gradient(latents, timestep, context, tapGrads);
+  return { values, grad: checkedGrad(grad, latents), results };
+}
+
+/** The model's latent gradient, checked for shape and finiteness, in the latents' shape. */
+function checkedGrad(grad: Tensor, latents: Tensor): Tensor {
+  const b = latents.shape[0];
   check(
     grad.data.length === latents.data.length,
     "model",
@@ -154,5 +164,42 @@ export async function latentGrad<R extends MapsLossResult>(
       throw new NonFiniteLossError("latent grad", i, `${bad} after the VJP through the denoiser`);
     }
   }
-  return { values, grad: tensor(latents.shape, grad.data), results };
+  return tensor(latents.shape, grad.data);
+}
+
+/** {@link latentGrad} for a model with in-graph maps: no taps, no CPU accumulation or its VJP. */
+async function graphLatentGrad<R extends MapsLossResult>(
+  model: DiffusionModel,
+  latents: Tensor,
+  timestep: number,
+  context: Tensor,
+  lossOfMaps: MapsLoss<R>,
+): Promise<LatentGradResult<R>> {
+  const b = latents.shape[0];
+  // One-piece VJP (it recomputes the forward up to the last attention layer): on onnxruntime-node
+  // handing the ~190 saved tensors from a forward half to a backward half (`grad: true`) costs
+  // what the recomputation saves (bench/results/speed_after.md).
+  const res = await model.denoise(latents, timestep, context, { maps: true });
+  check(
+    res.maps !== undefined && res.maps.length === b,
+    "model",
+    `denoise() returned no attention maps for ${b} item(s); the loss needs them`,
+  );
+  const results: R[] = [];
+  let anyGrad = false;
+  for (let i = 0; i < b; i++) {
+    const r = lossOfMaps(res.maps[i], i);
+    expectFiniteLoss(r, i);
+    results.push(r);
+    if (!allZero(r.grad)) anyGrad = true;
+  }
+  const values = results.map((r) => r.value);
+  if (!anyGrad) return { values, grad: tensor(latents.shape), results };
+  const grad = await model.gradientFromMaps!(
+    latents,
+    timestep,
+    context,
+    results.map((r) => r.grad),
+  );
+  return { values, grad: checkedGrad(grad, latents), results };
 }

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { accumulateMapsAuto } from "../../kernels/accumulate_maps.ts";
 import type { KernelOptions } from "../../kernels/backend.ts";
 import type { AttentionMaps } from "../attention/types.ts";
 import { isacLoss, type IsacResult } from "../isac/loss.ts";
@@ -70,24 +69,49 @@ export async function selectLatent(
   const scores = new Array(n).fill(0);
   const perStep: number[][] = [];
   const snapshots: Snapshot[][] = Array.from({ length: n }, () => []);
+  // Losses of step t run on a macrotask queued behind step t's denoiser call, so they overlap
+  // step t + 1's call; a failure surfaces when the chain is awaited.
+  let pending: Promise<void> = Promise.resolve();
+  let failed: unknown;
   const latents = await sampleLatents(model, prompt, {
     ...opts,
     candidates: n,
-    taps: true,
+    maps: true,
+    kernels: opts.kernels,
     label: opts.label ?? `ISAC select ×${n}`,
-    async onStep(e) {
+    onStep(e) {
+      if (failed !== undefined) throw failed;
       const w = sched(e.timestep, e.trainSteps);
-      const row: number[] = [];
-      for (const [i, taps] of e.taps!.entries()) {
-        const maps = await accumulateMapsAuto(taps, opts.kernels);
-        const r = isacLoss(maps, spec.isac, w);
-        scores[i] += r.value;
-        row.push(r.value);
-        if (keep.has(e.step)) snapshots[i].push({ step: e.step, maps, result: r });
-      }
-      perStep.push(row);
+      const all = e.maps!;
+      const step = e.step;
+      const score = () => {
+        const row: number[] = [];
+        for (const [i, maps] of all.entries()) {
+          const r = isacLoss(maps, spec.isac, w);
+          scores[i] += r.value;
+          row.push(r.value);
+          if (keep.has(step)) snapshots[i].push({ step, maps, result: r });
+        }
+        perStep.push(row);
+      };
+      pending = pending.then(() =>
+        new Promise<void>((resolve, reject) => {
+          setTimeout(() => {
+            try {
+              score();
+              resolve();
+            } catch (err) {
+              failed = err;
+              reject(err);
+            }
+          }, 0);
+        })
+      );
+      // Keep an early failure from being reported as unhandled before it is awaited.
+      pending.catch(() => {});
     },
   });
+  await pending;
   const best = scores.indexOf(Math.min(...scores));
   return { best, scores, perStep, latents, spec, snapshots };
 }

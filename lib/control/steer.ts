@@ -211,6 +211,9 @@ export function steeredModel(
   let layout: LayerGeometry[] | undefined;
   return {
     ...model,
+    // Maps and gradients keep the Q/K route: the gradient is the unsteered model's, taken at the
+    // steered call's taps, as before in-graph maps existed.
+    gradientFromMaps: undefined,
     async denoise(latents, timestep, context, opts) {
       if (!layout) {
         const one = (t: Tensor) =>

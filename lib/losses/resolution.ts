@@ -72,8 +72,12 @@ export function withTaps(model: DiffusionModel, select: TapSelection): Diffusion
     encodeText: (p) => model.encodeText(p),
     decode: (l) => model.decode(l),
     release: () => model.release(),
+    // The inner model's in-graph maps average every layer; this view's maps must come from the
+    // kept layers' taps, so it does not offer them.
+    gradientFromMaps: undefined,
     async denoise(latents, timestep, context, opts) {
-      const res = await model.denoise(latents, timestep, context, opts);
+      const { maps: _maps, ...rest } = opts ?? {};
+      const res = await model.denoise(latents, timestep, context, rest);
       if (!res.taps) return res;
       const first = res.taps[0] ?? [];
       kept = keepOf(first);

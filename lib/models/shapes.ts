@@ -225,11 +225,17 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       return runTextEncoder(text, ids, prompts.length, L);
     },
     denoise(latents, timestep, context, o) {
-      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias);
+      const maps = o?.maps ? (o.grad ? "grad" : true) : false;
+      return denoiser.run(latents, timestep, context, o?.taps ?? false, o?.bias, maps);
     },
     gradient(latents, timestep, context, tapGrads) {
       return denoiser.gradient(latents, timestep, context, tapGrads);
     },
+    // Only where the denoiser makes maps in its graph; otherwise controls take the Q/K route.
+    gradientFromMaps: denoiser.mapsInGraph
+      ? (latents, timestep, context, mapGrads) =>
+        denoiser.gradientFromMaps(latents, timestep, context, mapGrads)
+      : undefined,
     async decode(latents: Tensor): Promise<Tensor> {
       const image = await runDecoder(decoder, latents);
       const [h, w] = image.shape.slice(2);

@@ -55,6 +55,7 @@ export interface CreateSessionOptions {
 }
 
 let sessionsCreated = 0;
+let webgpuCreation: Promise<unknown> = Promise.resolve();
 let deviceShared = false;
 
 /**
@@ -302,9 +303,17 @@ export async function createSession(
   if (opts.freeDimensionOverrides) options.freeDimensionOverrides = opts.freeDimensionOverrides;
   if (opts.preferredOutputLocation) options.preferredOutputLocation = opts.preferredOutputLocation;
   try {
-    const session = await ort.InferenceSession.create(bytes, options);
-    if (eps.includes("webgpu")) await shareDevice();
-    return namedRuns(session, source, eps.join("+"));
+    const create = async () => {
+      const session = await ort.InferenceSession.create(bytes, options);
+      if (eps.includes("webgpu")) await shareDevice();
+      return session;
+    };
+    if (!eps.includes("webgpu")) return namedRuns(await create(), source, eps.join("+"));
+    // onnxruntime-web refuses a WebGPU session while another is being created ("another WebGPU
+    // EP inference session is being created"), so WebGPU sessions are made one at a time.
+    const made = webgpuCreation.then(create, create);
+    webgpuCreation = made.catch(() => undefined);
+    return namedRuns(await made, source, eps.join("+"));
   } catch (e) {
     throw new AttnkitError(
       source,

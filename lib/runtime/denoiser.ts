@@ -17,12 +17,20 @@ import { scanAttention } from "../hooks/find.ts";
 import { type AttentionNeed, requireAttention } from "../hooks/report.ts";
 import { upcastToFloat32, withFloat32Io } from "../onnx/float_io.ts";
 import { resolveScale, tapAttention, type TapInfo } from "../hooks/tap.ts";
-import type { Model } from "../onnx/types.ts";
+import type { Model, ValueInfoProto } from "../onnx/types.ts";
 import type { Tensor as OrtTensor } from "npm:onnxruntime-web@1.30.0/webgpu";
 import { AttnkitError, check } from "../errors.ts";
 import { expectFinite, sizeOf, type Tensor, tensor } from "../tensor.ts";
-import type { AttentionTap, TapGrad } from "../attention/types.ts";
+import type {
+  AttentionMaps,
+  AttentionMapsGrad,
+  AttentionTap,
+  TapGrad,
+} from "../attention/types.ts";
+import { accumulateMapsAuto } from "../../kernels/accumulate_maps.ts";
+import { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";
 import { vjpGraph } from "../onnx/autodiff/vjp.ts";
+import { splitVjp, type VjpHalves } from "../onnx/autodiff/split.ts";
 import { biasAttention } from "../hooks/bias.ts";
 import { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
 import type { AttentionBias } from "./model.ts";
@@ -44,9 +52,20 @@ export interface Denoiser {
   /** The taps' descriptions, one per attention core, in graph order. */
   readonly taps: readonly TapInfo[];
   /**
+   * True when maps (and their VJP) are made inside the graph: float32 graphs whose attention is
+   * plain MatMul/Softmax. Otherwise `run` with `wantMaps` accumulates the maps from the taps and
+   * {@link gradientFromMaps} refuses (use {@link gradient}).
+   */
+  readonly mapsInGraph: boolean;
+  /**
    * Runs the graph once. With a `bias` (one entry per tap, see {@link AttentionBias}) it runs a
    * second graph with a bias input per attention core, built on first use, so a model that is
-   * never steered pays nothing for it.
+   * never steered pays nothing for it. With `wantMaps` it also returns every item's accumulated
+   * maps (ISAC Eq. 1-2), made inside a third graph from the forward's own probabilities (see
+   * `lib/hooks/maps_graph.ts`; built on first use per latent size); with a bias they are
+   * accumulated from the biased graph's taps instead. `wantMaps = "grad"` runs the forward half
+   * of the map graph's VJP instead and keeps what its backward reads, so that a
+   * {@link gradientFromMaps} call on the same tensors runs only the backward.
    */
   run(
     latents: Tensor,
@@ -54,9 +73,11 @@ export interface Denoiser {
     context: Tensor,
     wantTaps: boolean,
     bias?: AttentionBias,
+    wantMaps?: boolean | "grad",
   ): Promise<{
     out: Tensor;
     taps?: AttentionTap[][];
+    maps?: AttentionMaps[];
   }>;
   /**
    * dL/dlatents by reverse mode through the graph (a VJP graph built on first use), given
@@ -67,6 +88,18 @@ export interface Denoiser {
     timestep: number,
     context: Tensor,
     tapGrads: readonly TapGrad[][],
+  ): Promise<Tensor>;
+  /**
+   * dL/dlatents given dL/d(maps) of every batch item (the maps {@link run} returned with
+   * `wantMaps`), through the VJP of the map graph: no Q/K cotangents, and only the part of the
+   * forward up to the last attention layer is recomputed, or none of it when the last
+   * {@link run} was asked for `"grad"` maps of these same tensors (latents, context, timestep).
+   */
+  gradientFromMaps(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    mapGrads: readonly AttentionMapsGrad[],
   ): Promise<Tensor>;
   /** Releases the session(s). */
   release(): Promise<void>;
@@ -217,6 +250,10 @@ export async function loadDenoiser(
   const edges = [io.sample, io.timestep, io.context];
   const main = withFloat32Io(tapped.model, edges, [io.output]);
   const outName = main.outputs[io.output] ?? io.output;
+  // Maps inside the graph (and their VJP) for float32 graphs whose cores are all plain MatMul
+  // attention; Einsum, fused ops and float16 graphs take the Q/K route (their gradients go through
+  // a lowered float32 copy, see \`gradient\`).
+  const mapsInGraph = outName === io.output && cores.every((c) => c.form === "matmul");
   const session: Session = await createSession(encodeModel(main.model), { ...opts, source })
     .catch((e) => {
       throw bfloat16Refusal(graph, source, opts.executionProviders, e);
@@ -262,20 +299,100 @@ export async function loadDenoiser(
     [io.timestep]: timestepTensor(main.model, io.timestep, timestep, latents.shape[0]),
     [io.context]: new ort.Tensor("float32", context.data, [...context.shape]),
   });
+  // The map graph per latent size (layer sizes follow the latent), with its VJP built on first
+  // use; the layer sizes and head counts come from one probe run of the Q/K-tapped session.
+  const mapGraphs = new Map<string, Promise<MapSession>>();
+  const mapSession = (latents: Tensor, feeds: Record<string, OrtTensor>): Promise<MapSession> => {
+    const [, , lh, lw] = latents.shape;
+    const key = `${lh}x${lw}`;
+    let m = mapGraphs.get(key);
+    if (!m) {
+      m = (async (): Promise<MapSession> => {
+        const probe = await session.run(feeds, tapped.taps.map((t) => t.q!));
+        const layers: MapLayer[] = tapped.taps.map((t) => {
+          const [, heads, n] = probe[t.q!].dims as number[];
+          return { size: layerSize(n, [lh, lw]), heads };
+        });
+        const built = mapsGraph(graph, cores, layers);
+        const s = await createSession(encodeModel(built.model), {
+          ...opts,
+          source: `${source} (maps)`,
+        });
+        return { built, session: s };
+      })();
+      m.catch(() => mapGraphs.delete(key));
+      mapGraphs.set(key, m);
+    }
+    return m;
+  };
+  // What the forward half of the last "grad" run left for the backward half, and for which call.
+  let kept:
+    | { latents: Tensor; context: Tensor; timestep: number; m: MapSession; saved: SavedTensors }
+    | undefined;
+  const runMaps = async (
+    latents: Tensor,
+    feeds: Record<string, OrtTensor>,
+    grad: boolean,
+    call: { context: Tensor; timestep: number },
+  ): Promise<{ out: Tensor; maps: AttentionMaps[] }> => {
+    const m = await mapSession(latents, feeds);
+    const { self, cross, size } = m.built;
+    const names = [io.output, ...(self ? [self] : []), ...(cross ? [cross] : [])];
+    kept = undefined;
+    let res: Record<string, OrtTensor>;
+    if (grad) {
+      const h = await halvesOf(m);
+      res = await h.forward.run(feeds, [...names, ...h.halves.saved]);
+      const saved: SavedTensors = {};
+      for (const sv of h.halves.saved) saved[sv] = res[sv];
+      kept = { latents, ...call, m, saved };
+    } else res = await m.session.run(feeds, names);
+    const outT = res[io.output];
+    const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
+    return { out, maps: splitMaps(res, m.built, latents.shape[0], size) };
+  };
+  const halvesOf = (m: MapSession): Promise<Halves> => {
+    m.halves ??= (async (): Promise<Halves> => {
+      const { self, cross } = m.built;
+      const taps = [...(self ? [self] : []), ...(cross ? [cross] : [])];
+      const built = vjpGraph(m.built.model, { wrt: [io.sample], taps }, {
+        keepForwardOutputs: true,
+      });
+      const halves = splitVjp(built, [io.output, ...taps], m.built.model);
+      const forward = await createSession(encodeModel(halves.forward), {
+        ...opts,
+        source: `${source} (maps VJP, forward half)`,
+      });
+      return {
+        halves,
+        forward,
+        cot: Object.fromEntries(taps.map((t, i) => [t, built.cotangentInputs[i]])),
+        out: built.gradOutputs[0],
+      };
+    })();
+    return m.halves;
+  };
   return {
     taps: tapped.taps,
-    async run(latents, timestep, context, wantTaps, bias) {
+    async run(latents, timestep, context, wantTaps, bias, wantMaps = false) {
       expectFinite(latents, "latents");
       const [b, , lh, lw] = latents.shape;
       const feeds = feedsOf(latents, timestep, context);
-      const fetches = wantTaps ? [outName, ...tapNames] : [outName];
+      const biasing = bias !== undefined && bias.some((x) => x);
+      if (wantMaps && !wantTaps && !biasing && mapsInGraph) {
+        return runMaps(latents, feeds, wantMaps === "grad", { context, timestep });
+      }
+      // With a bias (the map graph has no bias input), or a form the map graph's VJP cannot take
+      // (Einsum, fused ops, float16), the maps come from the taps.
+      const readTaps = wantTaps || wantMaps;
+      const fetches = readTaps ? [outName, ...tapNames] : [outName];
       let use = session;
       check(
         bias === undefined || bias.length === tapped.taps.length,
         "bias",
         () => `expected one entry per attention core (${tapped.taps.length}), got ${bias!.length}`,
       );
-      if (bias && bias.some((x) => x)) {
+      if (biasing) {
         const [s, extra] = await biasFeeds(bias);
         use = s;
         Object.assign(feeds, extra);
@@ -283,7 +400,7 @@ export async function loadDenoiser(
       const res = await use.run(feeds, fetches);
       const outT = res[outName];
       const out = tensor(outT.dims as number[], floatData(outT, io.output).slice());
-      if (!wantTaps) return { out };
+      if (!readTaps) return { out };
       const items: AttentionTap[][] = Array.from({ length: b }, () => []);
       for (const tap of tapped.taps) {
         const qs = perItem(res[tap.q!], tap.q!);
@@ -303,7 +420,12 @@ export async function loadDenoiser(
           items[i].push({ kind: tap.kind, q, k: ks[i], size });
         }
       }
-      return { out, taps: items };
+      return {
+        out,
+        ...(wantTaps ? { taps: items } : {}),
+        // Taps to maps on attnkit's kernel backend (WGSL on a GPU, else onnxruntime's CPU kernels).
+        ...(wantMaps ? { maps: await Promise.all(items.map((t) => accumulateMapsAuto(t))) } : {}),
+      };
     },
     async gradient(latents, timestep, context, tapGrads) {
       const b = latents.shape[0];
@@ -355,12 +477,160 @@ export async function loadDenoiser(
       const g = res[vjp.out];
       return tensor(g.dims as number[], floatData(g, vjp.out).slice());
     },
+    mapsInGraph,
+    async gradientFromMaps(latents, timestep, context, mapGrads) {
+      check(
+        mapsInGraph,
+        "model",
+        "this denoiser takes map gradients through its Q/K taps (Einsum, fused or float16 " +
+          "attention); use gradient() with tap gradients",
+      );
+      const b = latents.shape[0];
+      check(
+        mapGrads.length === b,
+        "mapGrads",
+        `expected one entry per batch item (${b}), got ${mapGrads.length}`,
+      );
+      const feeds = feedsOf(latents, timestep, context);
+      const m = await mapSession(latents, feeds);
+      const { self, cross, size } = m.built;
+      const hw = size[0] * size[1];
+      const cotFeeds = (cot: Record<string, string>) => {
+        for (const [part, name] of [["self", self], ["cross", cross]] as const) {
+          if (!name) continue;
+          const cols = part === "self" ? hw : context.shape[1];
+          const per = hw * cols;
+          const data = new Float32Array(per * b);
+          mapGrads.forEach((g, i) => {
+            const t = g[part];
+            if (!t) return;
+            check(
+              t.data.length === per,
+              `mapGrads[${i}].${part}`,
+              `expected [${hw}, ${cols}], got [${t.shape}]`,
+            );
+            data.set(t.data, i * per);
+          });
+          feeds[cot[name]] = new ort.Tensor("float32", data, [b, hw, cols]);
+        }
+      };
+      const k = kept;
+      kept = undefined;
+      if (
+        k && k.m === m && k.latents === latents && k.context === context &&
+        k.timestep === timestep
+      ) {
+        // The forward half already ran on these tensors: only the backward half runs.
+        const h = await halvesOf(m);
+        h.backward ??= await createSession(
+          encodeModel(h.halves.backward(savedInfo(k.saved))),
+          { ...opts, source: `${source} (maps VJP, backward half)` },
+        );
+        const bf: Record<string, OrtTensor> = {};
+        for (const x of h.halves.passed) bf[x] = feeds[x];
+        Object.assign(bf, k.saved);
+        cotFeeds(h.cot);
+        for (const c of Object.values(h.cot)) bf[c] = feeds[c];
+        const res = await h.backward.run(bf, [h.out]);
+        const g = res[h.out];
+        return tensor(g.dims as number[], floatData(g, h.out).slice());
+      }
+      if (!m.vjp) {
+        const taps = [...(self ? [self] : []), ...(cross ? [cross] : [])];
+        const built = vjpGraph(m.built.model, { wrt: [io.sample], taps });
+        m.vjp = {
+          session: await createSession(encodeModel(built.model), {
+            ...opts,
+            source: `${source} (maps VJP)`,
+          }),
+          cot: Object.fromEntries(taps.map((t, i) => [t, built.cotangentInputs[i]])),
+          out: built.gradOutputs[0],
+        };
+      }
+      cotFeeds(m.vjp.cot);
+      const res = await m.vjp.session.run(feeds, [m.vjp.out]);
+      const g = res[m.vjp.out];
+      return tensor(g.dims as number[], floatData(g, m.vjp.out).slice());
+    },
     async release() {
+      for (const m of mapGraphs.values()) {
+        const s = await m.catch(() => undefined);
+        if (s) await s.session.release();
+        if (s?.vjp) await s.vjp.session.release();
+        const h = await s?.halves?.catch(() => undefined);
+        if (h) await h.forward.release();
+        if (h?.backward) await h.backward.release();
+      }
       await session.release();
       if (vjp) await vjp.session.release();
       if (biased) await biased.session.release();
     },
   };
+}
+
+/** A session of the map graph, with its VJP once built. */
+interface MapSession {
+  built: MapsGraph;
+  session: Session;
+  vjp?: { session: Session; cot: Record<string, string>; out: string };
+  halves?: Promise<Halves>;
+}
+
+/** The map graph's VJP split in two (forward half, backward half built on first use). */
+interface Halves {
+  halves: VjpHalves;
+  forward: Session;
+  backward?: Session;
+  cot: Record<string, string>;
+  out: string;
+}
+
+/** Forward-half outputs the backward half reads, by name. */
+type SavedTensors = Record<string, OrtTensor>;
+
+const ELEM_TYPES: Record<string, number> = {
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  int32: 6,
+  int64: 7,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+};
+
+/** Typed graph inputs for saved tensors (types only: the batch size may change). */
+function savedInfo(saved: SavedTensors): ValueInfoProto[] {
+  return Object.entries(saved).map(([name, t]) => {
+    const elemType = ELEM_TYPES[t.type];
+    if (elemType === undefined) {
+      throw new AttnkitError(name, `saved tensor of unsupported type ${t.type}`);
+    }
+    return { name, type: { tensorType: { elemType } } };
+  });
+}
+
+/** Splits the `[B, HW, ·]` map outputs into per-item {@link AttentionMaps}. */
+function splitMaps(
+  res: Record<string, OrtTensor>,
+  built: MapsGraph,
+  b: number,
+  size: readonly [number, number],
+): AttentionMaps[] {
+  const hw = size[0] * size[1];
+  const part = (name: string | undefined) => {
+    if (!name) return Array.from({ length: b }, () => tensor([hw, 0]));
+    const v = res[name];
+    const cols = (v.dims as number[])[2];
+    const data = floatData(v, name);
+    return Array.from(
+      { length: b },
+      (_, i) => tensor([hw, cols], data.slice(i * hw * cols, (i + 1) * hw * cols)),
+    );
+  };
+  const self = part(built.self);
+  const cross = part(built.cross);
+  return self.map((s, i) => ({ self: s, cross: cross[i], size: [size[0], size[1]] }));
 }
 
 /** Checks that a tensor has `n` elements per batch item for `b` items. */

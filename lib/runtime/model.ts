@@ -6,7 +6,12 @@
  * @module
  */
 import type { Tensor } from "../tensor.ts";
-import type { AttentionTap, TapGrad } from "../attention/types.ts";
+import type {
+  AttentionMaps,
+  AttentionMapsGrad,
+  AttentionTap,
+  TapGrad,
+} from "../attention/types.ts";
 import type { PromptTokenizer } from "../prompt/types.ts";
 import type { BetaSchedule } from "../samplers/schedule.ts";
 
@@ -44,6 +49,8 @@ export interface DenoiseResult {
   out: Tensor;
   /** Attention taps per batch item (when asked): taps[b] lists every tapped layer of item b. */
   taps?: AttentionTap[][];
+  /** Accumulated maps per batch item (ISAC Eq. 1-2, when asked and the model makes them). */
+  maps?: AttentionMaps[];
 }
 
 /**
@@ -60,6 +67,16 @@ export interface DenoiseOptions {
   taps?: boolean;
   /** Attention steering: an additive score bias per core (see {@link AttentionBias}). */
   bias?: AttentionBias;
+  /**
+   * Return each item's accumulated maps (ISAC Eq. 1-2), for models with
+   * {@link DiffusionModel.gradientFromMaps}; others ignore it (ask for `taps` instead).
+   */
+  maps?: boolean;
+  /**
+   * With `maps`: a {@link DiffusionModel.gradientFromMaps} call on these same tensors will follow,
+   * so the model may keep what its backward pass reads instead of recomputing the forward.
+   */
+  grad?: boolean;
 }
 
 /**
@@ -90,6 +107,17 @@ export interface DiffusionModel {
     timestep: number,
     context: Tensor,
     tapGrads: readonly TapGrad[][],
+  ): Promise<Tensor>;
+  /**
+   * Optional: dL/dlatents given dL/d(maps) of every batch item, for models whose `denoise`
+   * returns `maps` (the maps are made inside the model's graph and differentiated there). A model
+   * with this method must return `maps` whenever `denoise` is asked for them.
+   */
+  gradientFromMaps?(
+    latents: Tensor,
+    timestep: number,
+    context: Tensor,
+    mapGrads: readonly AttentionMapsGrad[],
   ): Promise<Tensor>;
   /** Latents `[B, C, h, w]` (already divided by the scale factor) to images `[B, 3, H, W]` in [0, 1]. */
   decode(latents: Tensor): Promise<Tensor>;

@@ -9,7 +9,9 @@
 import { check } from "../errors.ts";
 import { checkSeed, gaussian, seededRng, splitmix64 } from "../random.ts";
 import { expectFinite, type Tensor, tensor } from "../tensor.ts";
-import type { AttentionTap } from "../attention/types.ts";
+import type { AttentionMaps, AttentionTap } from "../attention/types.ts";
+import type { KernelOptions } from "../../kernels/backend.ts";
+import { denoiseWithMaps } from "./maps.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
 import { samplerFromConfig } from "../samplers/from_config.ts";
@@ -33,6 +35,8 @@ export interface StepEvent {
   out: Tensor;
   /** Conditional-half attention taps per candidate (when `taps` was asked). */
   taps?: AttentionTap[][];
+  /** Conditional-half accumulated maps per candidate (ISAC Eq. 1-2, when `maps` was asked). */
+  maps?: AttentionMaps[];
 }
 
 /** What `adjust` gets before step `step`: it returns the latents to denoise. */
@@ -67,6 +71,13 @@ export interface SampleOptions {
   guidance?: number;
   /** Ask the denoiser for attention taps. */
   taps?: boolean;
+  /**
+   * Ask for the accumulated maps (ISAC Eq. 1-2) of every candidate's conditional pass: made
+   * inside the model's graph when the model can, else accumulated from its taps on `kernels`.
+   */
+  maps?: boolean;
+  /** Where maps accumulated from taps are computed (default: the backend picked once). */
+  kernels?: KernelOptions;
   /** Called after each denoiser call. */
   onStep?: (e: StepEvent) => void | Promise<void>;
   /** Called before each denoiser call; returns the latents to use. */
@@ -216,15 +227,17 @@ export async function sampleLatents(
     }
     const xin = tensor(x.shape, sampler.scaleInput(x.data, i));
     const doubled = concatBatch(xin, xin);
+    const ask = { taps: opts.taps, maps: opts.maps, kernels: opts.kernels };
     const res = guidance === 1
-      ? await model.denoise(xin, ts[i], condContext, { taps: opts.taps })
-      : await model.denoise(doubled, ts[i], context, { taps: opts.taps });
+      ? await denoiseWithMaps(model, xin, ts[i], condContext, ask)
+      : await denoiseWithMaps(model, doubled, ts[i], context, { ...ask, from: n });
     const per = x.data.length;
     const out = guidance === 1
       ? res.out
       : tensor(x.shape, cfg(res.out.data.subarray(0, per), res.out.data.subarray(per), guidance));
     const taps = res.taps && (guidance === 1 ? res.taps : res.taps.slice(n));
-    if (opts.onStep) await opts.onStep({ ...base, latents: x, out, taps });
+    const maps = res.maps;
+    if (opts.onStep) await opts.onStep({ ...base, latents: x, out, taps, maps });
     const z = sampler.stochastic ? stepNoise(x.shape, opts.seed, n, i) : undefined;
     x = tensor(x.shape, sampler.step(x.data, out.data, i, z));
     bar.update(i + 1);
