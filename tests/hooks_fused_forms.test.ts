@@ -757,7 +757,11 @@ Deno.test("loadDenoiser: a bfloat16 model is refused with the reason (no CPU bfl
 });
 
 Deno.test("loadDenoiser: a fused mask the Q/K taps cannot carry is refused at load", async () => {
-  const m = mhaLayer(["q", "k", "v", "", "m"], [valueInfo("m", [B, NK], DataType.INT32)]);
+  // A timestep input too, so the graph passes the denoiser's input check and reaches the mask rule.
+  const m = mhaLayer(["q", "k", "v", "", "m"], [
+    valueInfo("m", [B, NK], DataType.INT32),
+    valueInfo("t", [1], DataType.FLOAT),
+  ]);
   const io = { sample: "q", timestep: "t", context: "k", output: "out" };
   await assert.rejects(
     () => loadDenoiser(encodeModel(m), io, { source: "masked.onnx" }),

@@ -67,7 +67,7 @@ export function requireAttention(
   let problem: string | undefined;
   if (need === "all" && scan.skipped.length > 0) {
     problem = `${scan.skipped.length} attention layer(s) cannot be tapped`;
-  } else if (scan.cores.length === 0) problem = "no attention layer was found";
+  } else if (scan.cores.length === 0) problem = "no attention layers were found";
   else if (need === "cross" && cross === 0) problem = "no cross-attention layer was found";
   if (problem === undefined) return;
   const advice = [
