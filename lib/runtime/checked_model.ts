@@ -129,6 +129,27 @@ export function checkedModel(model: DiffusionModel, files: ModelFiles): Diffusio
       );
       return output(await model.gradient(x, t, ctx, tapGrads), files.unet, "the gradient");
     },
+    // Only when the model makes maps in its graph (its absence tells controls to use taps).
+    gradientFromMaps: model.gradientFromMaps
+      ? async (x, t, ctx, mapGrads) => {
+        latents(x);
+        timestep(t);
+        context(ctx);
+        check(Array.isArray(mapGrads), "mapGrads", "expected one map gradient per item");
+        mapGrads.forEach((g, b) => {
+          for (const which of ["self", "cross"] as const) {
+            const d = g?.[which]?.data;
+            const i = d ? firstNonFinite(d) : -1;
+            check(i < 0, `mapGrads[${b}].${which}`, () => `contains ${d![i]} at flat index ${i}`);
+          }
+        });
+        return output(
+          await model.gradientFromMaps!(x, t, ctx, mapGrads),
+          files.unet,
+          "the gradient",
+        );
+      }
+      : undefined,
     async decode(x) {
       latents(x);
       return output(await model.decode(x), files.decoder, "the decoded image");
