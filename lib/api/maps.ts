@@ -44,7 +44,31 @@ export type {
   TokenColumns,
   WeightedLoss,
 } from "../losses/mod.ts";
-export * from "../../kernels/mod.ts";
+// The kernels behind one seam: each `*Auto` op runs WGSL on a real GPU adapter and the CPU
+// reference otherwise (the backend is picked once per process, or by `kernels` options); the
+// per-backend `*Gpu` entry points stay internal.
+export {
+  adapterReport,
+  getBackend,
+  getDevice,
+  parsePreference,
+  resetBackend,
+  useDevice,
+} from "../../kernels/backend.ts";
+export type {
+  AdapterReport,
+  Backend,
+  BackendOptions,
+  BackendPreference,
+  KernelOptions,
+} from "../../kernels/backend.ts";
+export { accumulateMapsAuto } from "../../kernels/accumulate_maps.ts";
+export { accumulateMapsBackwardAuto } from "../../kernels/accumulate_maps_backward.ts";
+export { propagateAuto } from "../../kernels/propagate.ts";
+export { binariseColumnsAuto } from "../../kernels/binarise_columns.ts";
+export { minMaxAuto } from "../../kernels/min_max.ts";
+export { kmeansAuto } from "../../kernels/kmeans.ts";
+export { type MpoPairs, mpoPairsAuto } from "../../kernels/mpo.ts";
 export {
   cleanMask,
   INITNO_JOINT_WEIGHTS,
