@@ -21,6 +21,12 @@ import {
   topologicalOrder,
 } from "../onnx/graph.ts";
 import type { AttributeProto, GraphProto, Model, NodeProto } from "../onnx/types.ts";
+import {
+  type JointAttention,
+  type JointOptions,
+  markJointCores,
+  throughElementwise,
+} from "./joint.ts";
 
 /**
  * How Q and K are laid out where they are read: `"bhnd"` = [B, heads, N, d]; `"(bh)nd"` =
@@ -81,6 +87,8 @@ export interface AttentionCore {
   fused?: NodeProto;
   /** Output of the core: the Softmax output (unfused) or the fused op's first output. */
   probsOrOutput: string;
+  /** Set when the core is MMDiT joint attention (text and image tokens in one softmax). */
+  joint?: JointAttention;
 }
 
 /** An attention-like node that was seen but cannot be hooked, and why. */
@@ -100,6 +108,8 @@ export interface FindAttentionOptions {
   conditioning?: string[];
   /** Head count to use where it cannot be read from the graph. */
   heads?: number;
+  /** Joint-attention detection: latent inputs and the config fallback (see `joint.ts`). */
+  joint?: JointOptions;
 }
 
 const CONDITIONING = /encoder_hidden_states|context|text|cond|prompt|txt|clip/i;
@@ -301,7 +311,16 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
   if (constantNumbers(ctx.g, q) !== undefined || constantNumbers(ctx.g, k) !== undefined) {
     return "score MatMul has a constant operand";
   }
-  const qLayout = traceLayout(ctx, q);
+  // Joint attention: Q is a Concat of text and image parts, or passed through qk-norm and rotary.
+  const layoutOf = (t: string) =>
+    traceLayout(ctx, t) ??
+      throughElementwise(
+        ctx.producers,
+        (c) => isShapeDerived(ctx, c),
+        t,
+        (x) => traceLayout(ctx, x),
+      );
+  const qLayout = layoutOf(q);
   if (!qLayout) return `cannot tell the layout of Q ("${q}")`;
   const rank = qLayout.rank;
 
@@ -314,7 +333,7 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
     k = kp!.input[0];
     kTransposed = false;
   }
-  const kLayout = kTransposed ? undefined : traceLayout(ctx, k);
+  const kLayout = kTransposed ? undefined : layoutOf(k);
 
   const axis = intAttr(sm, "axis") ?? (ctx.opset >= 13 ? -1 : 1);
   if (axis !== -1 && axis !== rank - 1) return `Softmax axis ${axis} is not the last axis`;
@@ -485,7 +504,7 @@ export function scanAttention(
     const usesLatent = latent.some((x) => kDeps.has(x));
     return { ...c, index, kind: usesText && !usesLatent ? "cross" : "self" };
   });
-  return { cores, skipped };
+  return { cores: markJointCores(model, cores, conditioning, opts.joint), skipped };
 }
 
 /** Every attention core of a model, in graph order (see {@link scanAttention}). */
