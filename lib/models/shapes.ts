@@ -2,6 +2,9 @@
  * The embedded default model: a small latent diffusion model of the shapes world, trained by
  * `weights/recipe/` and shipped in `weights/shapes/` (text encoder, UNet, VAE decoder and
  * encoder as ONNX, `config.json`, `tokenizer.json`). `loadShapesModel()` needs no network.
+ * The same loader reads the embedded DiT, `weights/shapes-dit/` (an MMDiT-style rectified-flow
+ * transformer on the same latent space: `files.transformer`, `prediction: "flow"`, joint
+ * attention), chosen by its config.json.
  *
  * @module
  */
@@ -28,37 +31,64 @@ export interface ShapesConfig {
   latent_size: number;
   /** VAE latents × this = diffusion latents (1 / std of encoded latents); decoding divides. */
   scale_factor: number;
-  /** What the UNet predicts: the added noise (`epsilon`) or the velocity (`v`). */
-  prediction: "epsilon" | "v";
-  /** Training noise schedule: beta curve, training timesteps T and the β range. */
+  /**
+   * What the denoiser predicts: the added noise (`epsilon`), SD 2's velocity (`v`) or the
+   * rectified-flow velocity ε − x₀ (`flow`, the DiT).
+   */
+  prediction: "epsilon" | "v" | "flow";
+  /**
+   * Training noise schedule: beta curve, training timesteps T and the β range; or, for a flow
+   * model, `flow_match` with the timestep shift (the model's timestep is σ·T).
+   */
   schedule: {
-    kind: "scaled_linear" | "linear";
+    kind: "scaled_linear" | "linear" | "flow_match";
     train_steps: number;
-    beta_start: number;
-    beta_end: number;
+    beta_start?: number;
+    beta_end?: number;
+    shift?: number;
   };
   /** Text encoder: prompt length in tokens and width of each output embedding. */
   text: { max_tokens: number; hidden: number };
   /** File names, relative to config.json, of the four ONNX graphs and the tokenizer. */
   files: {
     text_encoder: string;
-    unet: string;
+    /** The UNet graph (UNet models). */
+    unet?: string;
+    /** The transformer graph (DiT models). */
+    transformer?: string;
     vae_decoder: string;
     vae_encoder: string;
     tokenizer: string;
   };
   /** Names of the UNet graph's latent, timestep and context inputs and of its output. */
-  unet_inputs: { sample: string; timestep: string; encoder_hidden_states: string; output: string };
-  /** UNet attention layers in forward order: module, self/cross, grid side, heads, head width. */
+  unet_inputs?: DenoiserInputs;
+  /** The same for the transformer graph (DiT models). */
+  transformer_inputs?: DenoiserInputs;
+  /** DiT: latent patch side (image tokens = (latent_size / patch_size)²). */
+  patch_size?: number;
+  /** DiT: `[start, end)` of the text and image tokens in the joint attention sequence. */
+  tokens?: { text: [number, number]; image: [number, number] };
+  /**
+   * Attention layers in forward order: module, kind (UNet self/cross; DiT joint = MMDiT
+   * double-stream, single = single-stream), grid side, heads, head width.
+   */
   attention_layers: {
     name: string;
-    kind: "self" | "cross";
+    kind: "self" | "cross" | "joint" | "single";
     resolution: number;
     heads: number;
     head_dim: number;
   }[];
   /** Optimiser steps the exported (EMA) diffusion weights were trained for. */
   training: { steps: number };
+}
+
+/** Input and output names of a denoiser graph in config.json. */
+export interface DenoiserInputs {
+  sample: string;
+  timestep: string;
+  encoder_hidden_states: string;
+  output: string;
 }
 
 /** Where the shipped weights live, relative to this module. */
@@ -102,17 +132,30 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     pad: tok.pad,
   });
   const so = opts.session ?? {};
-  const unetUrl = new URL(config.files.unet, base);
+  const file = config.files.unet ?? config.files.transformer;
+  const io = config.unet_inputs ?? config.transformer_inputs;
+  check(file !== undefined, "config.json", "files has neither unet nor transformer");
+  check(io !== undefined, "config.json", "has neither unet_inputs nor transformer_inputs");
+  const unetUrl = new URL(file, base);
+  // The config's token layout: the fallback when the graph does not show the joint attention.
+  const joint = config.tokens
+    ? {
+      textFirst: config.tokens.text[0] === 0,
+      blocks: config.attention_layers.map((l) =>
+        l.kind === "joint" ? "double" as const : l.kind === "single" ? "single" as const : null
+      ),
+    }
+    : undefined;
   const [text, decoder, denoiser] = await Promise.all([
     session(new URL(config.files.text_encoder, base), so),
     session(new URL(config.files.vae_decoder, base), so),
     readBytes(unetUrl).then((b) =>
       loadDenoiser(b, {
-        sample: config.unet_inputs.sample,
-        timestep: config.unet_inputs.timestep,
-        context: config.unet_inputs.encoder_hidden_states,
-        output: config.unet_inputs.output,
-      }, { ...so, source: unetUrl.pathname })
+        sample: io.sample,
+        timestep: io.timestep,
+        context: io.encoder_hidden_states,
+        output: io.output,
+      }, { ...so, source: unetUrl.pathname, joint })
     ),
   ]);
   const s = config.latent_size;
@@ -124,11 +167,12 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       scaleFactor: config.scale_factor,
       trainSteps: config.schedule.train_steps,
       betaSchedule: {
-        kind: config.schedule.kind,
-        betaStart: config.schedule.beta_start,
-        betaEnd: config.schedule.beta_end,
+        kind: config.schedule.kind === "linear" ? "linear" : "scaled_linear",
+        betaStart: config.schedule.beta_start ?? 0.00085,
+        betaEnd: config.schedule.beta_end ?? 0.012,
       },
       prediction: config.prediction,
+      ...(config.prediction === "flow" ? { flowShift: config.schedule.shift ?? 1 } : {}),
       nouns: CLASSES,
       attributes: COLOURS,
     },

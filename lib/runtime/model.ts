@@ -21,10 +21,15 @@ export interface ModelInfo {
   scaleFactor: number;
   /** Training horizon of the noise schedule (1000 for SD). */
   trainSteps: number;
-  /** Beta schedule of the DDPM-family samplers. */
+  /** Beta schedule of the DDPM-family samplers (unused by a `"flow"` model). */
   betaSchedule: { kind: "scaled_linear" | "linear"; betaStart: number; betaEnd: number };
-  /** What the denoiser predicts. */
-  prediction: "epsilon" | "v";
+  /**
+   * What the denoiser predicts: the noise, SD 2's v, or the rectified-flow velocity ε − x₀
+   * (`"flow"`: SD3/Flux-class transformers, sampled by flow-matching Euler).
+   */
+  prediction: "epsilon" | "v" | "flow";
+  /** Timestep shift s of a `"flow"` model's sigma schedule (SD3: 3; default 1). */
+  flowShift?: number;
   /** Class nouns the model knows (for exact prompt parsing), if it has a closed vocabulary. */
   nouns?: readonly string[];
   /** Attribute words (colours) the model knows, if it has a closed vocabulary. */

@@ -12,6 +12,7 @@ import { type Tensor, tensor } from "../tensor.ts";
 import type { AttentionTap } from "../attention/types.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
+import { flowMatch } from "../samplers/flow_match.ts";
 import { cfg } from "../samplers/guidance.ts";
 import type { DiffusionModel } from "./model.ts";
 import { stepProgress } from "./progress.ts";
@@ -93,16 +94,23 @@ export function initialLatents(
   return tensor([candidates, ...shape], data);
 }
 
-/** The default sampler of a model: DDIM (η = 0) on its training schedule. */
+/**
+ * The default sampler of a model: DDIM (η = 0) on its training schedule, or flow-matching Euler
+ * with the model's shift for a rectified-flow (`"flow"`) model.
+ */
 export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
-  const b = model.info.betaSchedule;
+  const info = model.info;
+  if (info.prediction === "flow") {
+    return flowMatch({ steps, shift: info.flowShift ?? 1, trainSteps: info.trainSteps });
+  }
+  const b = info.betaSchedule;
   return ddim({
     steps,
     betaSchedule: b.kind,
     betaStart: b.betaStart,
     betaEnd: b.betaEnd,
     trainSteps: model.info.trainSteps,
-    prediction: model.info.prediction,
+    prediction: info.prediction,
   });
 }
 
