@@ -207,3 +207,17 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 15: DiT ---
+export {
+  jointBias,
+  jointBlocks,
+  jointRanges,
+  mergeJointGrads,
+  sliceTokens,
+  splitJointTap,
+} from "./lib/hooks/joint.ts";
+export type { JointAttention, JointOptions, JointRows, JointTokens } from "./lib/hooks/joint.ts";
+export type { TapPart } from "./lib/runtime/denoiser.ts";
+export { SHAPES_DIT_WEIGHTS } from "./lib/models/shapes.ts";
+export type { DenoiserInputs } from "./lib/models/shapes.ts";

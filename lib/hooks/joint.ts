@@ -285,7 +285,14 @@ function expectHeads(x: Tensor, argument: string): [number, number, number] {
   return x.shape as unknown as [number, number, number];
 }
 
-/** Tokens `[s, e)` of a `[heads, N, d]` tensor. */
+/**
+ * Tokens `[s, e)` of a `[heads, N, d]` tensor, as a new `[heads, e − s, d]` tensor.
+ *
+ * @example
+ * ```ts
+ * const imageQ = sliceTokens(q, [32, 96]);
+ * ```
+ */
 export function sliceTokens(x: Tensor, range: readonly [number, number]): Tensor {
   const [h, n, d] = expectHeads(x, "x");
   const [s, e] = range;

@@ -85,14 +85,21 @@ export interface ShapesConfig {
 
 /** Input and output names of a denoiser graph in config.json. */
 export interface DenoiserInputs {
+  /** The noisy latent input `[B, C, h, w]`. */
   sample: string;
+  /** The timestep input. */
   timestep: string;
+  /** The text-conditioning input `[B, L, D]`. */
   encoder_hidden_states: string;
+  /** The model output (noise or velocity). */
   output: string;
 }
 
 /** Where the shipped weights live, relative to this module. */
 export const SHAPES_WEIGHTS: URL = new URL("../../weights/shapes/", import.meta.url);
+
+/** Where the shipped DiT (MMDiT-style rectified-flow transformer) lives, relative to this module. */
+export const SHAPES_DIT_WEIGHTS: URL = new URL("../../weights/shapes-dit/", import.meta.url);
 
 /** Options for {@link loadShapesModel}. */
 export interface LoadShapesOptions {
