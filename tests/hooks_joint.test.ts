@@ -362,3 +362,22 @@ Deno.test("joint: mergeJointGrads and jointBias put blocks where the ranges say"
   );
   assert.equal(jointBias(null, undefined, ranges, 5), null);
 });
+
+Deno.test("joint: the config fallback marks cores the graph does not show", () => {
+  const { model } = load("dit_tiny.onnx");
+  const plain = findAttention(model, { joint: { latent: [] } }); // no latent: nothing from the graph
+  assert.ok(plain.every((c) => c.joint === undefined));
+  const marked = findAttention(model, {
+    joint: { latent: [], textFirst: true, blocks: ["double", "double", "single"] },
+  });
+  assert.deepEqual(marked.map((c) => [c.joint?.block, c.joint?.source]), [
+    ["double", "config"],
+    ["double", "config"],
+    ["single", "config"],
+  ]);
+  assert.throws(() => findAttention(model, { joint: { latent: ["nope"] } }), /latent/);
+  assert.throws(
+    () => findAttention(model, { joint: { latent: [], textFirst: true, blocks: ["double"] } }),
+    /blocks/,
+  );
+});
