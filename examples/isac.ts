@@ -28,7 +28,7 @@ Options:
   --seed N           first seed (integer, default 0); row r uses seeds seed + r·candidates …
   --rows N           how many seeds to compare (default 3)
   --candidates N     ISAC latent-selection candidates per row (default 4)
-  --steps N          DDIM steps (default 50)
+  --steps N          sampler steps (default 50): DDIM, or flow-matching Euler for a DiT
   --guidance X       classifier-free guidance scale (default 5)
   --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
   --eta X            optimise: learning rate η (default 0.01, the paper's; on the embedded
