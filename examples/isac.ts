@@ -105,7 +105,6 @@ async function main(): Promise<void> {
     dir: values.weights,
     session: { executionProviders: [ep] },
   });
-  const [lh, lw] = [model.info.latentShape[1], model.info.latentShape[2]];
   const keepStep = Math.floor(steps / 2);
   const tiles: Uint8Array[] = [];
   let cols = 0;
@@ -125,6 +124,9 @@ async function main(): Promise<void> {
     const row: Uint8Array[] = [];
     for (const [label, i] of [["base", 0], ["ISAC", sel.best]] as const) {
       const snap: Snapshot = sel.snapshots[i][0];
+      // The maps live at the largest attention layer's size (the latent's for the UNet, the
+      // patch grid's for the DiT).
+      const [lh, lw] = snap.maps.size;
       row.push(
         drawText(resizeNearest(imageBytes(images, i), W, H, T, T), T, T, `${label} s${s + i}`),
       );

@@ -53,13 +53,13 @@ function trainingTime(lines: Record<string, number>[]) {
 
 const t = trainingTime(log);
 const steps = config.training.steps;
-const lastLoss = [...log].reverse().find((l) => l.loss !== undefined);
+const lastLoss = [...log].reverse().find((l) => l.loss !== undefined && l.step < steps);
 const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
 const section = (title: string) => {
   const i = qualityMd.indexOf(title);
   if (i < 0) return "";
   const rest = qualityMd.slice(i + title.length);
-  const j = rest.search(/\n##? /);
+  const j = rest.search(/\n#{1,3} /);
   return (j < 0 ? rest : rest.slice(0, j)).trim();
 };
 const timing = quality.timing?.medianMs ? (quality.timing.medianMs / 1000).toFixed(2) : "n/a";
