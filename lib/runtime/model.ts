@@ -45,10 +45,11 @@ export interface DenoiseResult {
 }
 
 /**
- * An additive bias on the pre-softmax attention scores, one entry per attention core in the order
- * of the taps (graph order); each tensor broadcasts to `[B, heads, Nq, Nk]` (e.g. `[1, 1, Nq, Nk]`
- * for every item and head), and a missing entry means no bias on that core. Zeros change nothing;
- * −1e4 on a key column removes that key.
+ * An additive bias on the pre-softmax attention scores, one entry per tap in the order of the
+ * taps (graph order; a joint-attention core has two taps, its SA and CA blocks, and their biases
+ * land on those blocks of its joint scores); each tensor broadcasts to `[B, heads, Nq, Nk]` (e.g.
+ * `[1, 1, Nq, Nk]` for every item and head), and a missing entry means no bias on that core.
+ * Zeros change nothing; −1e4 on a key column removes that key.
  */
 export type AttentionBias = readonly (Tensor | null | undefined)[];
 
