@@ -178,6 +178,7 @@ export type { Sampler } from "./lib/samplers/sampler.ts";
 export type { Gate, MifoDecayOptions } from "./lib/schedule.ts";
 
 // Types the public functions above mention.
+export type { JointAttention, JointOptions } from "./lib/hooks/joint.ts";
 export type { AttentionMasks, FusedQk } from "./lib/hooks/find.ts";
 export type { TimestepSpacing } from "./lib/samplers/timesteps.ts";
 export type { DiscreteSpec, ThresholdingSpec } from "./lib/samplers/scheduler_config.ts";

@@ -167,7 +167,8 @@ Usage: deno run -A bench/model_quality.ts [options]
 
 Options:
   --seeds N          seeds per prompt: 0, 100, … (default 2; --quick 1)
-  --steps N          DDIM steps for (a) and (b) (default 25; --quick 10)
+  --steps N          sampler steps for (a) and (b): DDIM, or flow-matching Euler for a DiT
+                     (default 25; --quick 10)
   --guidance X       classifier-free guidance (default 5)
   --per-setting N    (b): prompts per (setting, k) (default 5; --quick 1)
   --singles N        (a): a seeded sample of N class × colour prompts (default all 60; --quick 12)
@@ -257,6 +258,10 @@ async function main(): Promise<void> {
   const config = JSON.parse(await Deno.readTextFile(`${weights}/config.json`));
   const ep = await epArg(values.ep ?? "wasm");
   const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
+  // The model's default sampler: DDIM, or flow-matching Euler for a rectified-flow DiT.
+  const samplerName = model.info.prediction === "flow"
+    ? `flow-matching Euler (shift ${model.info.flowShift ?? 1})`
+    : "DDIM";
   const image = async (prompt: string, seed: number, n = steps, m = model): Promise<Uint8Array> =>
     imageBytes(await generate(m, prompt, { seed, steps: n, guidance }), 0);
   const sheet: { image: Uint8Array; ok: number; caption: string; kind: string }[] = [];
@@ -359,7 +364,7 @@ async function main(): Promise<void> {
     } min.`,
     "",
     `- Model: ${config.name}, ${config.training?.steps ?? "?"} training steps (${weights}).`,
-    `- Sampling for (a) and (b): DDIM ${steps} steps, classifier-free guidance ${guidance}, ` +
+    `- Sampling for (a) and (b): ${samplerName} ${steps} steps, classifier-free guidance ${guidance}, ` +
     `execution provider ${ep}; seeds ` +
     `${seeds.join(", ")} per prompt. Judge: lib/shapes/detect.ts + score.ts (class fit ≥ ` +
     `${MIN_CLS_SCORE}).`,
@@ -411,7 +416,7 @@ async function main(): Promise<void> {
     "## (c) Time of one image",
     "",
     timingRuns > 0
-      ? `50-step DDIM with classifier-free guidance ${guidance} (each step one UNet call on a batch ` +
+      ? `50-step ${samplerName} with classifier-free guidance ${guidance} (each step one denoiser call on a batch ` +
         `of 2), onnxruntime-web wasm, 1 thread: median **${
           (median(times) / 1000).toFixed(2)
         } s** ` +

@@ -29,7 +29,7 @@ Options:
                      uses seeds seed + r·candidates …
   --rows N           how many seeds to compare (default 3)
   --candidates N     ISAC latent-selection candidates per row (default 4)
-  --steps N          DDIM steps (default 50)
+  --steps N          sampler steps (default 50): DDIM, or flow-matching Euler for a DiT
   --guidance X       classifier-free guidance scale (default 5)
   --method M         select (ISAC Algorithm 2, default) | optimise (Algorithm 1)
   --eta X            optimise: learning rate η (default 0.01, the paper's; on the embedded
@@ -100,7 +100,6 @@ async function main(): Promise<void> {
     dir: values.weights,
     session: { executionProviders: [ep] },
   });
-  const [lh, lw] = [model.info.latentShape[1], model.info.latentShape[2]];
   const keepStep = Math.floor(steps / 2);
   const tiles: Uint8Array[] = [];
   let cols = 0;
@@ -120,6 +119,9 @@ async function main(): Promise<void> {
     const row: Uint8Array[] = [];
     for (const [label, i] of [["base", 0], ["ISAC", sel.best]] as const) {
       const snap: Snapshot = sel.snapshots[i][0];
+      // The maps live at the largest attention layer's size (the latent's for the UNet, the
+      // patch grid's for the DiT).
+      const [lh, lw] = snap.maps.size;
       row.push(
         drawText(resizeNearest(imageBytes(images, i), W, H, T, T), T, T, `${label} s${s + i}`),
       );

@@ -35,3 +35,12 @@ export {
 } from "../hooks/einsum.ts";
 export { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
 export { type MapLayer, type MapsGraph, mapsGraph } from "../hooks/maps_graph.ts";
+export {
+  jointBias,
+  jointBlocks,
+  jointRanges,
+  mergeJointGrads,
+  sliceTokens,
+  splitJointTap,
+} from "../hooks/joint.ts";
+export type { JointAttention, JointOptions, JointRows, JointTokens } from "../hooks/joint.ts";

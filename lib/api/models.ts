@@ -27,10 +27,13 @@ export {
   layerSize,
   loadDenoiser,
   type LoadDenoiserOptions,
+  type TapPart,
 } from "../runtime/denoiser.ts";
 export {
+  type DenoiserInputs,
   loadShapesModel,
   type LoadShapesOptions,
+  SHAPES_DIT_WEIGHTS,
   SHAPES_WEIGHTS,
   type ShapesConfig,
 } from "../models/shapes.ts";

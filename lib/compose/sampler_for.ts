@@ -9,6 +9,7 @@ import type { DiffusionModel } from "../runtime/model.ts";
 import { ddim, type DdimOptions } from "../samplers/ddim.ts";
 import { euler, type EulerOptions } from "../samplers/euler.ts";
 import type { Sampler } from "../samplers/sampler.ts";
+import { flowMatch } from "../samplers/flow_match.ts";
 
 /** Sampler names {@link samplerFor} knows. */
 export type SamplerName = "ddim" | "euler";
@@ -39,6 +40,16 @@ export function samplerFor(
     `expected "ddim" or "euler", got ${JSON.stringify(name)}`,
   );
   return (model, steps) => {
+    if (model.info.prediction === "flow") {
+      // A rectified-flow model (the DiT, SD3/Flux-class): Euler is flow-matching Euler.
+      check(name === "euler", "name", `a flow model samples with "euler", not ${name}`);
+      return flowMatch({
+        steps,
+        shift: model.info.flowShift ?? 1,
+        trainSteps: model.info.trainSteps,
+      });
+    }
+    const prediction = model.info.prediction;
     const b = model.info.betaSchedule;
     const base = {
       steps,
@@ -46,7 +57,7 @@ export function samplerFor(
       betaStart: b.betaStart,
       betaEnd: b.betaEnd,
       trainSteps: model.info.trainSteps,
-      prediction: model.info.prediction,
+      prediction,
     };
     if (name === "euler") return euler({ ...base, ...extra });
     return ddim({ ...base, ...extra });

@@ -31,6 +31,12 @@ import type { AttributeProto, GraphProto, Model, NodeProto } from "../onnx/types
 import { DataType } from "../onnx/types.ts";
 import { elemTypes } from "../onnx/elem_type.ts";
 import { einsumAppliesProbs, einsumScores, parseEinsum } from "./einsum.ts";
+import {
+  type JointAttention,
+  type JointOptions,
+  markJointCores,
+  throughElementwise,
+} from "./joint.ts";
 
 /**
  * How Q and K are laid out where they are read: `"bhnd"` = [B, heads, N, d]; `"(bh)nd"` =
@@ -138,6 +144,8 @@ export interface AttentionCore {
   kPerm?: number[];
   /** Output of the core: the Softmax output (unfused) or the fused op's first output. */
   probsOrOutput: string;
+  /** Set when the core is MMDiT joint attention (text and image tokens in one softmax). */
+  joint?: JointAttention;
 }
 
 /** An attention-like node that was seen but cannot be hooked, and why. */
@@ -157,6 +165,8 @@ export interface FindAttentionOptions {
   conditioning?: string[];
   /** Head count to use where it cannot be read from the graph. */
   heads?: number;
+  /** Joint-attention detection: latent inputs and the config fallback (see `joint.ts`). */
+  joint?: JointOptions;
 }
 
 const CONDITIONING = /encoder_hidden_states|context|text|cond|prompt|txt|clip/i;
@@ -402,7 +412,16 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
   if (constantNumbers(ctx.g, q) !== undefined || constantNumbers(ctx.g, k) !== undefined) {
     return "score MatMul has a constant operand";
   }
-  let qLayout = traceLayout(ctx, q);
+  // Joint attention: Q is a Concat of text and image parts, or passed through qk-norm and rotary.
+  const layoutOf = (t: string) =>
+    traceLayout(ctx, t) ??
+      throughElementwise(
+        ctx.producers,
+        (c) => isShapeDerived(ctx, c),
+        t,
+        (x) => traceLayout(ctx, x),
+      );
+  let qLayout = layoutOf(q);
   if (!qLayout) {
     // No reshape or recorded shape says Q's rank: a Transpose making Kᵀ does.
     const kp = ctx.producers.get(k);
@@ -422,7 +441,7 @@ function matchUnfused(ctx: Ctx, sm: NodeProto, opts: FindAttentionOptions):
     k = kp!.input[0];
     kTransposed = false;
   }
-  const kLayout = kTransposed ? undefined : traceLayout(ctx, k);
+  const kLayout = kTransposed ? undefined : layoutOf(k);
 
   if (axis !== -1 && axis !== rank - 1) return `Softmax axis ${axis} is not the last axis`;
 
@@ -781,7 +800,7 @@ export function scanAttention(
     const usesLatent = latent.some((x) => kDeps.has(x));
     return { ...c, index, kind: usesText && !usesLatent ? "cross" : "self" };
   });
-  return { cores, skipped };
+  return { cores: markJointCores(model, cores, conditioning, opts.joint), skipped };
 }
 
 /**

@@ -2,6 +2,9 @@
  * The embedded default model: a small latent diffusion model of the shapes world, trained by
  * `weights/recipe/` and shipped in `weights/shapes/` (text encoder, UNet, VAE decoder and
  * encoder as ONNX, `config.json`, `tokenizer.json`). `loadShapesModel()` needs no network.
+ * The same loader reads the embedded DiT, `weights/shapes-dit/` (an MMDiT-style rectified-flow
+ * transformer on the same latent space: `files.transformer`, `prediction: "flow"`, joint
+ * attention), chosen by its config.json.
  *
  * @module
  */
@@ -36,31 +39,50 @@ export interface ShapesConfig {
   latent_size: number;
   /** VAE latents × this = diffusion latents (1 / std of encoded latents); decoding divides. */
   scale_factor: number;
-  /** What the UNet predicts: the added noise (`epsilon`) or the velocity (`v`). */
-  prediction: "epsilon" | "v";
-  /** Training noise schedule: beta curve, training timesteps T and the β range. */
+  /**
+   * What the denoiser predicts: the added noise (`epsilon`), SD 2's velocity (`v`) or the
+   * rectified-flow velocity ε − x₀ (`flow`, the DiT).
+   */
+  prediction: "epsilon" | "v" | "flow";
+  /**
+   * Training noise schedule: beta curve, training timesteps T and the β range; or, for a flow
+   * model, `flow_match` with the timestep shift (the model's timestep is σ·T).
+   */
   schedule: {
-    kind: "scaled_linear" | "linear";
+    kind: "scaled_linear" | "linear" | "flow_match";
     train_steps: number;
-    beta_start: number;
-    beta_end: number;
+    beta_start?: number;
+    beta_end?: number;
+    shift?: number;
   };
   /** Text encoder: prompt length in tokens and width of each output embedding. */
   text: { max_tokens: number; hidden: number };
   /** File names, relative to config.json, of the four ONNX graphs and the tokenizer. */
   files: {
     text_encoder: string;
-    unet: string;
+    /** The UNet graph (UNet models). */
+    unet?: string;
+    /** The transformer graph (DiT models). */
+    transformer?: string;
     vae_decoder: string;
     vae_encoder: string;
     tokenizer: string;
   };
   /** Names of the UNet graph's latent, timestep and context inputs and of its output. */
-  unet_inputs: { sample: string; timestep: string; encoder_hidden_states: string; output: string };
-  /** UNet attention layers in forward order: module, self/cross, grid side, heads, head width. */
+  unet_inputs?: DenoiserInputs;
+  /** The same for the transformer graph (DiT models). */
+  transformer_inputs?: DenoiserInputs;
+  /** DiT: latent patch side (image tokens = (latent_size / patch_size)²). */
+  patch_size?: number;
+  /** DiT: `[start, end)` of the text and image tokens in the joint attention sequence. */
+  tokens?: { text: [number, number]; image: [number, number] };
+  /**
+   * Attention layers in forward order: module, kind (UNet self/cross; DiT joint = MMDiT
+   * double-stream, single = single-stream), grid side, heads, head width.
+   */
   attention_layers: {
     name: string;
-    kind: "self" | "cross";
+    kind: "self" | "cross" | "joint" | "single";
     resolution: number;
     heads: number;
     head_dim: number;
@@ -69,8 +91,23 @@ export interface ShapesConfig {
   training: { steps: number };
 }
 
+/** Input and output names of a denoiser graph in config.json. */
+export interface DenoiserInputs {
+  /** The noisy latent input `[B, C, h, w]`. */
+  sample: string;
+  /** The timestep input. */
+  timestep: string;
+  /** The text-conditioning input `[B, L, D]`. */
+  encoder_hidden_states: string;
+  /** The model output (noise or velocity). */
+  output: string;
+}
+
 /** Where the shipped weights live, relative to this module. */
 export const SHAPES_WEIGHTS: URL = new URL("../../weights/shapes/", import.meta.url);
+
+/** Where the shipped DiT (MMDiT-style rectified-flow transformer) lives, relative to this module. */
+export const SHAPES_DIT_WEIGHTS: URL = new URL("../../weights/shapes-dit/", import.meta.url);
 
 /** Options for {@link loadShapesModel}. */
 export interface LoadShapesOptions {
@@ -148,16 +185,29 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
     pad: tok.pad,
   });
   const so = opts.session ?? {};
+  // A UNet (files.unet + unet_inputs) or a DiT (files.transformer + transformer_inputs); the
+  // config parser has checked that exactly one is present.
+  const denoiserKey = config.files.unet !== undefined ? "unet" : "transformer";
+  const inputsKey = `${denoiserKey}_inputs`;
+  const io = (config.unet_inputs ?? config.transformer_inputs)!;
+  // The config's token layout: the fallback when the graph does not show the joint attention.
+  const joint = config.tokens
+    ? {
+      textFirst: config.tokens.text[0] === 0,
+      blocks: config.attention_layers.map((l) =>
+        l.kind === "joint" ? "double" as const : l.kind === "single" ? "single" as const : null
+      ),
+    }
+    : undefined;
   const [textFile, decoderFile, unetFile] = await Promise.all([
     readOnnx(root, config.files.text_encoder, named("text_encoder")),
     readOnnx(root, config.files.vae_decoder, named("vae_decoder")),
-    readOnnx(root, config.files.unet, named("unet")),
+    readOnnx(root, (config.files.unet ?? config.files.transformer)!, named(denoiserKey)),
   ]);
-  const io = config.unet_inputs;
-  expectIo(unetFile, io.sample, "unet_inputs.sample");
-  expectIo(unetFile, io.timestep, "unet_inputs.timestep");
-  expectIo(unetFile, io.encoder_hidden_states, "unet_inputs.encoder_hidden_states");
-  expectIo(unetFile, io.output, "unet_inputs.output", true);
+  expectIo(unetFile, io.sample, `${inputsKey}.sample`);
+  expectIo(unetFile, io.timestep, `${inputsKey}.timestep`);
+  expectIo(unetFile, io.encoder_hidden_states, `${inputsKey}.encoder_hidden_states`);
+  expectIo(unetFile, io.output, `${inputsKey}.output`, true);
   const ids = modelInputs(textFile.model)[0];
   check(ids !== undefined, named("text_encoder"), `${textFile.entry} has no graph input`);
   const encoderLength = fixedDim(textFile, ids.name, 1);
@@ -198,7 +248,12 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
         timestep: io.timestep,
         context: io.encoder_hidden_states,
         output: io.output,
-      }, { ...so, externalData: unetFile.externalData, source: `${root.label}${unetFile.entry}` }),
+      }, {
+        ...so,
+        externalData: unetFile.externalData,
+        source: `${root.label}${unetFile.entry}`,
+        joint,
+      }),
   ]);
   const model: DiffusionModel = {
     info: {
@@ -208,11 +263,12 @@ export async function loadShapesModel(opts: LoadShapesOptions = {}): Promise<Dif
       scaleFactor: config.scale_factor,
       trainSteps: config.schedule.train_steps,
       betaSchedule: {
-        kind: config.schedule.kind,
-        betaStart: config.schedule.beta_start,
-        betaEnd: config.schedule.beta_end,
+        kind: config.schedule.kind === "linear" ? "linear" : "scaled_linear",
+        betaStart: config.schedule.beta_start ?? 0.00085,
+        betaEnd: config.schedule.beta_end ?? 0.012,
       },
       prediction: config.prediction,
+      ...(config.prediction === "flow" ? { flowShift: config.schedule.shift ?? 1 } : {}),
       nouns: CLASSES,
       attributes: COLOURS,
     },

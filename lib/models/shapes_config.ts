@@ -30,7 +30,17 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
   const schedule = c.obj("schedule");
   const text = c.obj("text");
   const files = c.obj("files");
-  const io = c.obj("unet_inputs");
+  // A UNet names files.unet and unet_inputs; a DiT files.transformer and transformer_inputs.
+  const hasUnet = files.has("unet"), hasTransformer = files.has("transformer");
+  if (hasUnet === hasTransformer) {
+    throw new AttnkitError(
+      file,
+      `files must name exactly one denoiser, files.unet (a UNet) or files.transformer (a DiT); ` +
+        `got ${hasUnet ? "both" : "neither"}`,
+    );
+  }
+  const inputsKey = hasUnet ? "unet_inputs" : "transformer_inputs";
+  const io = c.obj(inputsKey);
   const layers = c.raw("attention_layers");
   if (layers !== undefined && !Array.isArray(layers)) {
     throw new AttnkitError(
@@ -38,17 +48,31 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
       `attention_layers must be an array, got ${JSON.stringify(layers)}`,
     );
   }
-  const betaStart = schedule.num("beta_start", 0, 1, undefined, true);
-  const betaEnd = schedule.num("beta_end", 0, 1, undefined, true);
-  if (betaStart > betaEnd) {
-    throw new AttnkitError(
-      file,
-      `schedule.beta_start (${betaStart}) must not exceed schedule.beta_end (${betaEnd})`,
-    );
-  }
-  const kind = schedule.oneOf("kind", ["scaled_linear", "linear"] as const);
+  const prediction = c.oneOf("prediction", ["epsilon", "v", "flow"] as const);
+  const kind = schedule.oneOf(
+    "kind",
+    (prediction === "flow" ? ["flow_match"] : ["scaled_linear", "linear"]) as readonly (
+      | "scaled_linear"
+      | "linear"
+      | "flow_match"
+    )[],
+  );
   const trainSteps = schedule.int("train_steps", 1, MAX_TRAIN_STEPS);
-  checkFinalAlphaBar(kind, betaStart, betaEnd, trainSteps, file, "schedule.");
+  let betas: { beta_start?: number; beta_end?: number; shift?: number };
+  if (kind === "flow_match") {
+    betas = { shift: schedule.num("shift", 0, 100, 1, true) };
+  } else {
+    const betaStart = schedule.num("beta_start", 0, 1, undefined, true);
+    const betaEnd = schedule.num("beta_end", 0, 1, undefined, true);
+    if (betaStart > betaEnd) {
+      throw new AttnkitError(
+        file,
+        `schedule.beta_start (${betaStart}) must not exceed schedule.beta_end (${betaEnd})`,
+      );
+    }
+    checkFinalAlphaBar(kind, betaStart, betaEnd, trainSteps, file, "schedule.");
+    betas = { beta_start: betaStart, beta_end: betaEnd };
+  }
   const name = c.str("name", "shapes-layout model");
   // The name reaches terminals and logs: escape sequences in it are refused, not printed.
   // deno-lint-ignore no-control-regex
@@ -70,7 +94,7 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
   if (new Set(names).size !== names.length) {
     throw new AttnkitError(
       file,
-      `unet_inputs.sample, .timestep and .encoder_hidden_states must name three different graph ` +
+      `${inputsKey}.sample, .timestep and .encoder_hidden_states must name three different graph ` +
         `inputs, got ${JSON.stringify(names)}`,
     );
   }
@@ -81,25 +105,21 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
     latent_channels: c.int("latent_channels", 1, 64),
     latent_size: c.int("latent_size", 1, 1024),
     scale_factor: c.num("scale_factor", 0, 1000, undefined, true),
-    prediction: c.oneOf("prediction", ["epsilon", "v"] as const),
-    schedule: {
-      kind,
-      train_steps: trainSteps,
-      beta_start: betaStart,
-      beta_end: betaEnd,
-    },
+    prediction,
+    schedule: { kind, train_steps: trainSteps, ...betas },
     text: {
       max_tokens: text.int("max_tokens", 2, MAX_TOKENS),
       hidden: text.int("hidden", 1, 65536),
     },
     files: {
       text_encoder: files.str("text_encoder"),
-      unet: files.str("unet"),
+      ...(hasUnet ? { unet: files.str("unet") } : { transformer: files.str("transformer") }),
       vae_decoder: files.str("vae_decoder"),
       vae_encoder: files.str("vae_encoder", "vae_encoder.onnx"),
       tokenizer: files.str("tokenizer"),
     },
-    unet_inputs: unetInputs,
+    [inputsKey]: unetInputs,
+    ...dit(c, file),
     attention_layers: (layers ?? []) as ShapesConfig["attention_layers"],
     training: { steps: training ? training.int("steps", 0, Number.MAX_SAFE_INTEGER, 0) : 0 },
   };
@@ -141,4 +161,31 @@ export function parseShapesTokenizer(raw: unknown, file = "tokenizer.json"): Sha
     eot: t.int("eot", 0, top),
     pad: t.int("pad", 0, top),
   };
+}
+
+/** The DiT's token layout and patch size, checked when present. */
+function dit(
+  c: ReturnType<typeof configReader>,
+  file: string,
+): Pick<ShapesConfig, "patch_size" | "tokens"> {
+  const out: Pick<ShapesConfig, "patch_size" | "tokens"> = {};
+  if (c.has("patch_size")) out.patch_size = c.int("patch_size", 1, 64);
+  if (c.has("tokens")) {
+    const t = c.obj("tokens");
+    const range = (key: "text" | "image"): [number, number] => {
+      const r = t.raw(key);
+      if (
+        !Array.isArray(r) || r.length !== 2 || !r.every((v) => Number.isInteger(v) && v >= 0) ||
+        r[0] >= r[1]
+      ) {
+        throw new AttnkitError(
+          file,
+          `tokens.${key} must be [start, end) with 0 ≤ start < end, got ${JSON.stringify(r)}`,
+        );
+      }
+      return [r[0], r[1]];
+    };
+    out.tokens = { text: range("text"), image: range("image") };
+  }
+  return out;
 }

@@ -33,6 +33,13 @@ import { vjpGraph } from "../onnx/autodiff/vjp.ts";
 import { splitVjp, type VjpHalves } from "../onnx/autodiff/split.ts";
 import { biasAttention } from "../hooks/bias.ts";
 import { lowerEinsum, lowerFusedAttention } from "../hooks/lower.ts";
+import {
+  jointBias,
+  type JointOptions,
+  jointRanges,
+  mergeJointGrads,
+  splitJointTap,
+} from "../hooks/joint.ts";
 import type { AttentionBias } from "./model.ts";
 
 /** Input and output names of a denoiser graph. */
@@ -47,6 +54,17 @@ export interface DenoiserIo {
   output: string;
 }
 
+/**
+ * Which core tap an {@link AttentionTap} comes from: a whole core, or the SA (`"self"`) or CA
+ * (`"cross"`) block of a joint-attention core (rows renormalised; see `lib/hooks/joint.ts`).
+ */
+export interface TapPart {
+  /** Index into {@link Denoiser.taps}. */
+  tap: number;
+  /** The whole core, or one block of a joint core. */
+  part: "all" | "self" | "cross";
+}
+
 /** A denoiser session with its taps. */
 export interface Denoiser {
   /** The taps' descriptions, one per attention core, in graph order. */
@@ -57,6 +75,11 @@ export interface Denoiser {
    * {@link gradientFromMaps} refuses (use {@link gradient}).
    */
   readonly mapsInGraph: boolean;
+  /**
+   * What each returned {@link AttentionTap} (and each bias / tap-gradient entry) is, in order:
+   * one entry per ordinary core, two (SA then CA) per joint-attention core.
+   */
+  readonly parts: readonly TapPart[];
   /**
    * Runs the graph once. With a `bias` (one entry per tap, see {@link AttentionBias}) it runs a
    * second graph with a bias input per attention core, built on first use, so a model that is
@@ -210,6 +233,8 @@ export interface LoadDenoiserOptions extends CreateSessionOptions {
    * listing found and skipped layers when the model cannot give them.
    */
   attention?: AttentionNeed;
+  /** How to find MMDiT joint attention (the latent input, the config's token layout). */
+  joint?: JointOptions;
 }
 
 /**
@@ -231,7 +256,10 @@ export async function loadDenoiser(
   const source = opts.source ?? "unet.onnx";
   const graph = decodeModel(bytes, source);
   checkIo(graph, io, source);
-  const scan = scanAttention(graph, { conditioning: [io.context] });
+  const scan = scanAttention(graph, {
+    conditioning: [io.context],
+    joint: { latent: [io.sample], ...opts.joint },
+  });
   requireAttention(scan, attention, source);
   const cores = scan.cores;
   const masked = cores.filter((c) =>
@@ -246,6 +274,10 @@ export async function loadDenoiser(
       "attention fusion (or without the mask input).",
   );
   const tapped = tapAttention(graph, cores, { qk: true });
+  const jointOf = (j: number) => cores[tapped.taps[j].core].joint;
+  const parts: TapPart[] = tapped.taps.flatMap((_t, j): TapPart[] =>
+    jointOf(j) ? [{ tap: j, part: "self" }, { tap: j, part: "cross" }] : [{ tap: j, part: "all" }]
+  );
   // Float16 / bfloat16 exports: float32 in and out, the model's dtype inside.
   const edges = [io.sample, io.timestep, io.context];
   const main = withFloat32Io(tapped.model, edges, [io.output]);
@@ -253,7 +285,8 @@ export async function loadDenoiser(
   // Maps inside the graph (and their VJP) for float32 graphs whose cores are all plain MatMul
   // attention; Einsum, fused ops and float16 graphs take the Q/K route (their gradients go through
   // a lowered float32 copy, see \`gradient\`).
-  const mapsInGraph = outName === io.output && cores.every((c) => c.form === "matmul");
+  const mapsInGraph = outName === io.output &&
+    cores.every((c) => c.form === "matmul" && !c.joint);
   const session: Session = await createSession(encodeModel(main.model), { ...opts, source })
     .catch((e) => {
       throw bfloat16Refusal(graph, source, opts.executionProviders, e);
@@ -266,7 +299,10 @@ export async function loadDenoiser(
   let vjp: { session: Session; cot: string[]; out: string } | undefined;
   // The steering graph: the tapped graph plus one bias input per core (tap j's is `inputs[j]`).
   let biased: { session: Session; inputs: string[] } | undefined;
-  const biasFeeds = async (bias: AttentionBias): Promise<[Session, Record<string, OrtTensor>]> => {
+  const biasFeeds = async (
+    bias: AttentionBias,
+    textTokens: number,
+  ): Promise<[Session, Record<string, OrtTensor>]> => {
     if (!biased) {
       const built = biasAttention(tapped.model, cores);
       biased = {
@@ -284,6 +320,19 @@ export async function loadDenoiser(
         check(b.shape.length === 4, `bias[${j}]`, `expected ${want}, got [${b.shape}]`);
         expectFinite(b, `bias[${j}]`);
       }
+    });
+    const perCore = tapped.taps.map((_t, j) => {
+      const at = parts.findIndex((p) => p.tap === j);
+      const joint = jointOf(j);
+      if (!joint) return bias[at];
+      // The joint sequence is the image tokens (rows of either block) plus the L text tokens.
+      const [sa, ca] = [bias[at], bias[at + 1]];
+      const ni = (sa ?? ca)?.shape[2];
+      if (ni === undefined) return null;
+      const n = ni + textTokens;
+      return jointBias(sa, ca, jointRanges(joint, n, textTokens), n);
+    });
+    perCore.forEach((b, j) => {
       feeds[biased!.inputs[j]] = b
         ? new ort.Tensor("float32", b.data, [...b.shape])
         : new ort.Tensor("float32", new Float32Array(1), [1, 1, 1, 1]);
@@ -374,6 +423,7 @@ export async function loadDenoiser(
   };
   return {
     taps: tapped.taps,
+    parts,
     async run(latents, timestep, context, wantTaps, bias, wantMaps = false) {
       expectFinite(latents, "latents");
       const [b, , lh, lw] = latents.shape;
@@ -388,12 +438,12 @@ export async function loadDenoiser(
       const fetches = readTaps ? [outName, ...tapNames] : [outName];
       let use = session;
       check(
-        bias === undefined || bias.length === tapped.taps.length,
+        bias === undefined || bias.length === parts.length,
         "bias",
-        () => `expected one entry per attention core (${tapped.taps.length}), got ${bias!.length}`,
+        () => `expected one entry per tap (${parts.length}), got ${bias!.length}`,
       );
       if (biasing) {
-        const [s, extra] = await biasFeeds(bias);
+        const [s, extra] = await biasFeeds(bias, context.shape[1]);
         use = s;
         Object.assign(feeds, extra);
       }
@@ -406,7 +456,9 @@ export async function loadDenoiser(
         const qs = perItem(res[tap.q!], tap.q!);
         const ks = perItem(res[tap.k!], tap.k!);
         const [, , n, d] = res[tap.q!].dims as number[];
-        const size = layerSize(n, [lh, lw]);
+        const joint = cores[tap.core].joint;
+        const ranges = joint ? jointRanges(joint, n, context.shape[1]) : undefined;
+        const size = layerSize(ranges ? ranges.image[1] - ranges.image[0] : n, [lh, lw]);
         // accumulateMaps assumes 1/√d; fold any other scale into q.
         const scaleValue = tap.scaleOutput
           ? floatData(res[tap.scaleOutput], tap.scaleOutput)[0]
@@ -417,7 +469,8 @@ export async function loadDenoiser(
         for (let i = 0; i < b; i++) {
           let q = qs[i];
           if (Math.abs(fix - 1) > 1e-6) q = tensor(q.shape, q.data.map((x) => x * fix));
-          items[i].push({ kind: tap.kind, q, k: ks[i], size });
+          if (ranges) items[i].push(...splitJointTap(q, ks[i], ranges, size));
+          else items[i].push({ kind: tap.kind, q, k: ks[i], size });
         }
       }
       return {
@@ -453,15 +506,35 @@ export async function loadDenoiser(
         };
       }
       const feeds = feedsOf(latents, timestep, context);
+      // One gradient per core: a joint core's SA and CA gradients merge into its q and k.
+      const perCore: TapGrad[][] = tapGrads.map((item, i) => {
+        check(
+          item.length === parts.length,
+          `tapGrads[${i}]`,
+          `expected one entry per tap (${parts.length}), got ${item.length}`,
+        );
+        return tapped.taps.map((_t, j) => {
+          const at = parts.findIndex((p) => p.tap === j);
+          const joint = jointOf(j);
+          if (!joint) return item[at];
+          const n = item[at].dq.shape[1] + context.shape[1];
+          return mergeJointGrads(
+            item[at],
+            item[at + 1],
+            jointRanges(joint, n, context.shape[1]),
+            n,
+          );
+        });
+      });
       tapped.taps.forEach((_tap, j) => {
         for (
           const [which, name] of [["dq", vjp!.cot[2 * j]], ["dk", vjp!.cot[2 * j + 1]]] as const
         ) {
-          const first = tapGrads[0][j][which];
+          const first = perCore[0][j][which];
           const per = first.data.length;
           const data = new Float32Array(per * b);
           for (let i = 0; i < b; i++) {
-            const g = tapGrads[i][j][which];
+            const g = perCore[i][j][which];
             check(
               g.data.length === per,
               `tapGrads[${i}][${j}].${which}`,

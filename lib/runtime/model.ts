@@ -27,10 +27,15 @@ export interface ModelInfo {
   scaleFactor: number;
   /** Training horizon of the noise schedule (1000 for SD). */
   trainSteps: number;
-  /** Beta schedule of the DDPM-family samplers. */
+  /** Beta schedule of the DDPM-family samplers (unused by a `"flow"` model). */
   betaSchedule: { kind: BetaSchedule; betaStart: number; betaEnd: number };
-  /** What the denoiser predicts. */
-  prediction: "epsilon" | "v" | "sample";
+  /**
+   * What the denoiser predicts: the noise, SD 2's v, the clean sample, or the rectified-flow
+   * velocity ε − x₀ (`"flow"`: SD3/Flux-class transformers, sampled by flow-matching Euler).
+   */
+  prediction: "epsilon" | "v" | "sample" | "flow";
+  /** Timestep shift s of a `"flow"` model's sigma schedule (SD3: 3; default 1). */
+  flowShift?: number;
   /**
    * The model's diffusers scheduler config (`scheduler_config.json`), when it has one: the
    * default sampler is then `samplerFromConfig(schedulerConfig, steps)` rather than DDIM on
@@ -54,10 +59,11 @@ export interface DenoiseResult {
 }
 
 /**
- * An additive bias on the pre-softmax attention scores, one entry per attention core in the order
- * of the taps (graph order); each tensor broadcasts to `[B, heads, Nq, Nk]` (e.g. `[1, 1, Nq, Nk]`
- * for every item and head), and a missing entry means no bias on that core. Zeros change nothing;
- * −1e4 on a key column removes that key.
+ * An additive bias on the pre-softmax attention scores, one entry per tap in the order of the
+ * taps (graph order; a joint-attention core has two taps, its SA and CA blocks, and their biases
+ * land on those blocks of its joint scores); each tensor broadcasts to `[B, heads, Nq, Nk]` (e.g.
+ * `[1, 1, Nq, Nk]` for every item and head), and a missing entry means no bias on that core.
+ * Zeros change nothing; −1e4 on a key column removes that key.
  */
 export type AttentionBias = readonly (Tensor | null | undefined)[];
 

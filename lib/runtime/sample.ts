@@ -15,6 +15,7 @@ import { denoiseWithMaps } from "./maps.ts";
 import type { Sampler } from "../samplers/sampler.ts";
 import { ddim } from "../samplers/ddim.ts";
 import { samplerFromConfig } from "../samplers/from_config.ts";
+import { flowMatch } from "../samplers/flow_match.ts";
 import { cfg } from "../samplers/guidance.ts";
 import type { DiffusionModel } from "./model.ts";
 import { stepProgress } from "./progress.ts";
@@ -130,22 +131,27 @@ export function initialLatents(
 
 /**
  * The default sampler of a model: the one its scheduler config names (`info.schedulerConfig`,
- * through `samplerFromConfig`), else DDIM (η = 0) on its training schedule.
+ * through `samplerFromConfig`); else flow-matching Euler with the model's shift for a
+ * rectified-flow (`"flow"`) model; else DDIM (η = 0) on its training schedule.
  */
 export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
-  const config = model.info.schedulerConfig;
+  const info = model.info;
+  const config = info.schedulerConfig;
   if (config) {
-    const [c, h, w] = model.info.latentShape;
+    const [c, h, w] = info.latentShape;
     return samplerFromConfig(config, steps, { itemSize: c * h * w, source: "scheduler config" });
   }
-  const b = model.info.betaSchedule;
+  if (info.prediction === "flow") {
+    return flowMatch({ steps, shift: info.flowShift ?? 1, trainSteps: info.trainSteps });
+  }
+  const b = info.betaSchedule;
   return ddim({
     steps,
     betaSchedule: b.kind,
     betaStart: b.betaStart,
     betaEnd: b.betaEnd,
     trainSteps: model.info.trainSteps,
-    prediction: model.info.prediction,
+    prediction: info.prediction,
   });
 }
 

@@ -6,8 +6,10 @@ data, seeds, initialisation or batch order.
 
 The decoder and diffusion stages start from the trained autoencoder, so they are checked only
 where weights/recipe/runs/ae.pt exists (the cached latents, runs/latents.pt, are reused when
-present; otherwise the diffusion stage encodes the dataset first, ~6 min).
-Usage: /usr/bin/python3 weights/recipe/replay_check.py [--until 100]"""
+present; otherwise the diffusion stage encodes the dataset first, ~6 min). The DiT stage
+(train_dit.py, compared with weights/shapes-dit/dit.log.jsonl) needs runs/dit_data/ from
+encode_dit_data.py (run_dit.sh makes it); it never reads the committed resume checkpoint.
+Usage: /usr/bin/python3 weights/recipe/replay_check.py [--until 100] [--only dit]"""
 import argparse
 import json
 import os
@@ -18,6 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIPPED = os.path.join(HERE, "..", "shapes")
+SHIPPED_DIT = os.path.join(HERE, "..", "shapes-dit")
 RUNS = os.path.join(HERE, "runs")
 
 # Each stage's first run, as run.sh starts it.
@@ -26,6 +29,7 @@ STAGES = [
     ("decoder", ["train_decoder.py", "--steps", "1500", "--batch", "24"], ["ae.pt"]),
     ("diffusion", ["train_diffusion.py", "--steps", "6500", "--batch", "32"],
      ["ae.pt", "latents.pt?"]),
+    ("dit", ["train_dit.py", "--steps", "30000", "--batch", "32"], ["dit_data"]),
 ]
 
 
@@ -42,9 +46,12 @@ def logged(path):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--until", type=int, default=101)
+    p.add_argument("--only", default=None, help="check one stage (ae, decoder, diffusion, dit)")
     args = p.parse_args()
     failures = 0
     for name, cmd, needs in STAGES:
+        if args.only and name != args.only:
+            continue
         missing = [n for n in needs if not n.endswith("?") and not os.path.exists(os.path.join(RUNS, n))]
         if missing:
             print(f"{name}: skipped (needs runs/{', runs/'.join(missing)})")
@@ -54,11 +61,12 @@ def main():
                 src = os.path.join(RUNS, n.rstrip("?"))
                 if os.path.exists(src):
                     os.symlink(src, os.path.join(scratch, n.rstrip("?")))
-            env = dict(os.environ, ATTNKIT_RUNS=scratch)
+            env = dict(os.environ, ATTNKIT_RUNS=scratch,
+                       ATTNKIT_RESUME=os.path.join(scratch, "resume.pt"))
             subprocess.run([sys.executable, *cmd, "--until", str(args.until)], cwd=HERE, env=env,
                            check=True, stdout=subprocess.DEVNULL)
             mine = logged(os.path.join(scratch, f"{name}.log.jsonl"))
-        ref = logged(os.path.join(SHIPPED, f"{name}.log.jsonl"))
+        ref = logged(os.path.join(SHIPPED_DIT if name == "dit" else SHIPPED, f"{name}.log.jsonl"))
         common = sorted(set(mine) & set(ref))
         bad = [s for s in common if mine[s] != ref[s]]
         failures += bool(bad) or not common
