@@ -35,8 +35,9 @@ export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesCon
   if (hasUnet === hasTransformer) {
     throw new AttnkitError(
       file,
-      `files must name exactly one denoiser, files.unet (a UNet) or files.transformer (a DiT); ` +
-        `got ${hasUnet ? "both" : "neither"}`,
+      hasUnet
+        ? "files names both unet and transformer; a model has one denoiser"
+        : "files.unet is missing (a DiT names files.transformer instead)",
     );
   }
   const inputsKey = hasUnet ? "unet_inputs" : "transformer_inputs";
