@@ -8,12 +8,12 @@
 import { check } from "../errors.ts";
 
 /**
- * The standard normal quantile Φ⁻¹(p) (Acklam's rational approximation with one Newton step;
- * |error| < 1e-12 on (0, 1)).
+ * The standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, relative error below
+ * 1.2e-9 on (0, 1): ample for sample sizes).
  *
  * @example
  * ```ts
- * normalQuantile(0.975); // 1.959963984540054
+ * normalQuantile(0.975); // 1.95996398…
  * ```
  */
 export function normalQuantile(p: number): number {
@@ -41,22 +41,7 @@ export function normalQuantile(p: number): number {
     x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
       ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
-  // One Halley step on Φ(x) − p with Φ from erfc.
-  const e = 0.5 * erfc(-x / Math.SQRT2) - p;
-  const u = e * Math.sqrt(2 * Math.PI) * Math.exp((x * x) / 2);
-  return x - u / (1 + (x * u) / 2);
-}
-
-/** erfc by the Numerical Recipes Chebyshev fit (|relative error| < 1.2e-7), refined by Halley. */
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(
-    -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-      t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-        t * (-0.82215223 + t * 0.17087277)))))))),
-  );
-  return x >= 0 ? r : 2 - r;
+  return x;
 }
 
 /**
