@@ -1,25 +1,27 @@
 /**
  * Multi-class and multi-instance accuracy of attention-control methods on the embedded shapes
- * model, by the ISAC paper's appendix C.3 protocol, with the shapes detector as the judge.
+ * model, by the ISAC paper's appendix C.3 protocol, with the shapes detector as the judge; issue
+ * 11's version: honest metrics, intervals, paired differences, draws and shards.
  *
- *   deno run -A bench/accuracy.ts                   # the default run (about 25 minutes, 2 cores)
- *   deno run -A bench/accuracy.ts --quick           # a smoke run (a few minutes)
+ *   deno run -A bench/accuracy.ts --draw validation --methods base,isac-opt --variant joint
+ *   deno run -A bench/accuracy.ts --draw test --per-setting 16 --seeds 2 --methods base,ae \
+ *     --shard 1/2 --out a.jsonl          # …and --shard 2/2 --out b.jsonl elsewhere
+ *   deno run -A bench/accuracy.ts merge a.jsonl b.jsonl --out bench/results --name accuracy_test
  *   deno run -A bench/accuracy.ts --help
  *
  * Protocol (ISAC C.3 transposed to shapes, prompts from lib/shapes/benchmark_prompts.ts):
  * - multi-class: k = 2..5 classes from ONE category of look-alikes, one instance each, each with
- *   a colour ("a photo of a red circle, a blue oval and a green heart"); accuracy = the fraction
- *   of the k (class, colour) pairs the detector finds;
- * - multi-instance: one class and colour, n = 2..5 instances ("a photo of three yellow hearts");
- *   accuracy = min(found, n) / n over separate detected instances.
- * `--per-setting` prompts per (setting, k), drawn from `--prompt-seed`; every prompt runs with the
- * same `--seeds` seeds (0, 100, 200, …: far enough apart that ISAC selection's candidates
- * seed … seed + N − 1 never overlap) and every method starts from the same noise. The "Average"
- * column is the mean over the k columns, as in the paper's tables. Prompts run round-robin over
- * (setting, k), so a run cut short by `--max-minutes` stays balanced.
+ *   a colour ("a photo of a red circle, a blue oval and a green heart");
+ * - multi-instance: one class and colour, n = 2..5 instances ("a photo of three yellow hearts").
+ * Metrics (bench/judge.ts): class only (the paper's multi-class), class + colour (binding), exact
+ * image accuracy, multi-instance capped (the paper's) and exact, and a failure taxonomy. The
+ * report (bench/accuracy_report.ts) gives each cell a 95% bootstrap interval over prompts and each
+ * method its paired difference from `base` on the same seeds.
  *
- * Pure parts (prompt set → trials → table → markdown) are exported for tests; `main` does the
- * model work. Methods: bench/methods.ts.
+ * Draws (bench/accuracy_core.ts): `--draw validation` for every choice, `--draw test` once per
+ * configuration. A run appends judged images to a JSON-lines trial file (resumable); `--shard i/n`
+ * runs every n-th (prompt, seed); `merge` makes the report from any set of trial files, the same
+ * bytes however the trials were split. The model work is in `main`; the rest is pure and tested.
  *
  * @module
  */
@@ -38,7 +40,6 @@ import {
 import { detect } from "../lib/shapes/detect.ts";
 import { enlarge, tileGrid } from "../lib/shapes/grid.ts";
 import { drawText } from "../lib/viz/text.ts";
-import { encodePng } from "../lib/png.ts";
 import { judgeImage } from "./judge.ts";
 import { isacVariant } from "../lib/isac/variant.ts";
 import { DRAWS, drawSeed, parseShard, type Shard } from "./accuracy_core.ts";
@@ -432,6 +433,7 @@ Usage:
                                                      report from trial files (any shards, any order)
 
 Run options:
+  --prompts FILE      a prompt file (one prompt a line, parsePromptFile) instead of a draw
   --draw D            validation (prompt seed ${DRAWS.validation}; every choice is made here) or test
                       (prompt seed ${DRAWS.test}; report once per configuration) (default validation)
   --methods a,b,c     methods (default base; known: ${METHODS.map((m) => m.name).join(", ")})
@@ -473,6 +475,7 @@ function listArg(name: string, v: string | undefined, dflt: readonly string[]): 
 
 /** The run's prompts from its configuration (the same on every shard). */
 export function itemsOfConfig(c: RunConfig): BenchItem[] {
+  if (c.promptFile) return itemsFromFile(parsePromptFile(c.promptFile.text));
   return itemsFromBenchmark(benchmarkPrompts({
     seed: c.promptSeed,
     perSetting: c.perSetting,
@@ -492,7 +495,10 @@ export function shardUnits(
 }
 
 /** Reads a trial file: its configuration line and its trials. */
-export function parseTrialFile(text: string, name: string): { config: RunConfig; trials: JudgedTrial[] } {
+export function parseTrialFile(
+  text: string,
+  name: string,
+): { config: RunConfig; trials: JudgedTrial[] } {
   const lines = text.split("\n").filter((l) => l.trim());
   if (lines.length === 0) throw new AttnkitError("files", `${name} is empty`);
   let config: RunConfig | undefined;
@@ -547,7 +553,9 @@ export function mergeReport(
     const o = JSON.parse(k) as Record<string, unknown>;
     return `\`deno run -A bench/accuracy.ts --draw ${config.draw} --per-setting ${config.perSetting} ` +
       `--seeds ${config.seeds.length} --methods ${ms.join(",")} --isac-eta ${o.isacEta} ` +
-      `--variant ${o.isacVariant ?? "attnkit-0.1"} --candidates ${o.candidates} --ae-refine ${o.aeRefine} ` +
+      `--variant ${
+        o.isacVariant ?? "attnkit-0.1"
+      } --candidates ${o.candidates} --ae-refine ${o.aeRefine} ` +
       `--ablation-form ${o.ablationForm} --ep node\``;
   });
   const imageSeconds = trials.filter((t) => usedIds.has(t.item)).reduce((s, t) => s + t.ms, 0) /
@@ -557,7 +565,11 @@ export function mergeReport(
     ...(dropped > 0
       ? [`${dropped} image(s) of prompts that not every method ran with every seed are left out.`]
       : []),
-    `Generated by ${commands.join(" and ")} (any \`--shard i/n\` split), then \`bench/accuracy.ts merge\`; ${kept.length} images, ${(imageSeconds / 60).toFixed(1)} image-minutes of sampling.`,
+    `Generated by ${
+      commands.join(" and ")
+    } (any \`--shard i/n\` split), then \`bench/accuracy.ts merge\`; ${kept.length} images, ${
+      (imageSeconds / 60).toFixed(1)
+    } image-minutes of sampling.`,
   ]);
   return { md, json: JSON.stringify({ config, items: used, data }, null, 1) + "\n" };
 }
@@ -593,6 +605,7 @@ async function main(): Promise<void> {
     args,
     options: {
       draw: { type: "string" },
+      prompts: { type: "string" },
       methods: { type: "string" },
       "per-setting": { type: "string" },
       seeds: { type: "string" },
@@ -668,12 +681,25 @@ async function main(): Promise<void> {
     if (r.unavailable) throw new AttnkitError("--methods", `${r.entry.name}: ${r.unavailable}`);
   }
   const weights = values.weights ?? "weights/shapes";
-  const modelConfig = JSON.parse(await Deno.readTextFile(`${weights}/config.json`).catch((e) => {
-    throw new AttnkitError("--weights", `cannot read ${weights}/config.json: ${e.message}`);
-  }));
+  const modelConfig = JSON.parse(
+    await Deno.readTextFile(`${weights}/config.json`).catch((e) => {
+      throw new AttnkitError("--weights", `cannot read ${weights}/config.json: ${e.message}`);
+    }),
+  );
   const ep = await epArg(values.ep ?? "node");
+  let promptFile: RunConfig["promptFile"];
+  if (values.prompts !== undefined) {
+    const text = await Deno.readTextFile(values.prompts).catch((e) => {
+      throw new AttnkitError("--prompts", `cannot read ${values.prompts}: ${e.message}`);
+    });
+    if (parsePromptFile(text).length === 0) {
+      throw new AttnkitError("--prompts", `no prompts in ${values.prompts}`);
+    }
+    promptFile = { path: values.prompts, text };
+  }
   const config: RunConfig = {
-    draw,
+    ...(promptFile ? { promptFile } : {}),
+    draw: promptFile ? "file" : draw,
     promptSeed,
     perSetting,
     ks,
@@ -683,7 +709,9 @@ async function main(): Promise<void> {
     model: `${modelConfig.name} (${modelConfig.training?.steps ?? "?"} training steps)`,
   };
   const out = values.out ??
-    `bench/results/accuracy/${draw}.${methodNames.join("+")}.shard-${shard.index + 1}-of-${shard.count}.jsonl`;
+    `bench/results/accuracy/${draw}.${methodNames.join("+")}.shard-${
+      shard.index + 1
+    }-of-${shard.count}.jsonl`;
   await Deno.mkdir(out.replace(/\/[^/]*$/, "") || ".", { recursive: true }).catch((e) => {
     throw new AttnkitError("--out", `cannot create the folder of ${out}: ${e.message}`);
   });
@@ -693,7 +721,10 @@ async function main(): Promise<void> {
     const f = parseTrialFile(existing, out);
     commonConfig([f.config, config]);
     if (JSON.stringify(f.config.options) !== JSON.stringify(config.options)) {
-      throw new AttnkitError("--out", `${out} was written with other method options; use another file`);
+      throw new AttnkitError(
+        "--out",
+        `${out} was written with other method options; use another file`,
+      );
     }
     for (const t of f.trials) done.add(`${t.method}/${t.item}/${t.seed}`);
     // Drop a line cut short by a killed run before appending.
@@ -749,7 +780,9 @@ async function main(): Promise<void> {
       await Deno.writeTextFile(out, JSON.stringify(trial) + "\n", { append: true });
       const el = (performance.now() - t0) / 1000;
       console.error(
-        `[${count}/${total} ${el.toFixed(0)} s] ${r.entry.name} ${item.setting} k=${item.k} seed ${seed}: ` +
+        `[${count}/${total} ${
+          el.toFixed(0)
+        } s] ${r.entry.name} ${item.setting} k=${item.k} seed ${seed}: ` +
           `class ${pct(trial.judgement.classOnly)} +colour ${pct(trial.judgement.classColour)} ` +
           `inst ${pct(trial.judgement.instanceCapped)}${trial.judgement.exact ? " exact" : ""} ` +
           `(${(trial.ms / 1000).toFixed(1)} s)${trial.error ? ` ERROR ${trial.error}` : ""}`,

@@ -35,6 +35,8 @@ export interface RunConfig {
   options: Record<string, unknown>;
   /** Model description. */
   model: string;
+  /** Prompts from a user's file instead of the draw (its path and text). */
+  promptFile?: { path: string; text: string };
 }
 
 /** One judged image. */
@@ -118,7 +120,14 @@ export function reportData(
   trials: readonly JudgedTrial[],
   methods: readonly string[],
 ): ReportData {
-  const data: ReportData = { cells: {}, images: {}, byK: {}, taxonomy: {}, latencyMs: {}, errors: {} };
+  const data: ReportData = {
+    cells: {},
+    images: {},
+    byK: {},
+    taxonomy: {},
+    latencyMs: {},
+    errors: {},
+  };
   const settings = [...new Set(items.map((i) => i.setting))];
   const itemOf = new Map(items.map((i) => [i.id, i]));
   for (const setting of settings) {
@@ -208,9 +217,13 @@ export function renderReport(
     `# Attention-control accuracy on the shapes model — ${config.draw} draw`,
     "",
     ...provenance.map((p) => `- ${p}`),
-    `- Draw: **${config.draw}** (prompt seed ${config.promptSeed}; ${config.perSetting} prompt(s) per (setting, k), k ∈ {${config.ks.join(", ")}}). Seeds per prompt: ${config.seeds.join(", ")}; every method starts from the same noise for a seed.`,
+    `- Draw: **${config.draw}** (prompt seed ${config.promptSeed}; ${config.perSetting} prompt(s) per (setting, k), k ∈ {${
+      config.ks.join(", ")
+    }}). Seeds per prompt: ${
+      config.seeds.join(", ")
+    }; every method starts from the same noise for a seed.`,
     `- Model: ${config.model}. DDIM ${o.steps} steps, guidance ${o.guidance}.`,
-    "- Judge: lib/shapes/detect.ts + bench/judge.ts. Cells: percent, mean over prompts of the per-prompt mean over seeds, with a 95% percentile bootstrap interval over prompts (2000 resamples, seed 1). Δ: paired difference from base on the same prompts and seeds, with its interval. \"n for 5 pts\": prompts (× the seeds here) a 5-point paired difference needs at α = 0.05 and power 0.8, from the spread of this row's per-prompt differences.",
+    '- Judge: lib/shapes/detect.ts + bench/judge.ts. Cells: percent, mean over prompts of the per-prompt mean over seeds, with a 95% percentile bootstrap interval over prompts (2000 resamples, seed 1). Δ: paired difference from base on the same prompts and seeds, with its interval. "n for 5 pts": prompts (× the seeds here) a 5-point paired difference needs at α = 0.05 and power 0.8, from the spread of this row\'s per-prompt differences.',
     "",
   ];
   for (const setting of Object.keys(data.cells)) {
@@ -221,7 +234,9 @@ export function renderReport(
       "",
       `${nPrompts} prompts × ${config.seeds.length} seed(s).`,
       "",
-      `| Method | images | ${metrics.map((m) => `${m.title} | Δ`).join(" | ")} | n for 5 pts (${metrics[0].key}) | s / image |`,
+      `| Method | images | ${metrics.map((m) => `${m.title} | Δ`).join(" | ")} | n for 5 pts (${
+        metrics[0].key
+      }) | s / image |`,
       `|---|---:|${metrics.map(() => "---:|---:").join("|")}|---:|---:|`,
     );
     for (const m of names) {
@@ -235,9 +250,10 @@ export function renderReport(
         } | ${c[metrics[0].key].neededPrompts ?? "–"} | ${(data.latencyMs[m] / 1000).toFixed(2)} |`,
       );
     }
-    const ks = [...new Set(items.filter((i) => i.setting === setting).map((i) => i.k))].sort((a, b) =>
-      a - b
-    );
+    const ks = [...new Set(items.filter((i) => i.setting === setting).map((i) => i.k))].sort((
+      a,
+      b,
+    ) => a - b);
     lines.push(
       "",
       `By k (${metrics[0].title}, points):`,
@@ -267,7 +283,12 @@ export function renderReport(
     }
     lines.push("");
   }
-  lines.push("## Methods", "", ...methods.map((m) => `- **${m.label}** (\`${m.name}\`): ${m.note}`), "");
+  lines.push(
+    "## Methods",
+    "",
+    ...methods.map((m) => `- **${m.label}** (\`${m.name}\`): ${m.note}`),
+    "",
+  );
   lines.push("## Prompts", "", "| # | setting | k | prompt |", "|---:|---|---:|---|");
   for (const it of items) lines.push(`| ${it.id} | ${it.setting} | ${it.k} | ${it.prompt} |`);
   return { md: lines.join("\n") + "\n", data };
@@ -289,6 +310,7 @@ export function commonConfig(configs: readonly RunConfig[]): RunConfig {
       settings: c.settings,
       seeds: c.seeds,
       model: c.model,
+      promptFile: c.promptFile,
       steps: c.options.steps,
       guidance: c.options.guidance,
     });

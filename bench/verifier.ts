@@ -27,7 +27,7 @@ import { benchmarkPrompts } from "../lib/shapes/benchmark_prompts.ts";
 import { ISAC_VARIANTS } from "../lib/isac/variant.ts";
 import { rocAuc, withinGroupAuc } from "../lib/stats/auc.ts";
 import { bootstrapCi, type Interval, mean } from "../lib/stats/bootstrap.ts";
-import { type Judgement, judgeImage } from "./judge.ts";
+import { judgeImage, type Judgement } from "./judge.ts";
 import { drawSeed, parseShard } from "./accuracy_core.ts";
 import { itemsFromBenchmark } from "./accuracy.ts";
 
@@ -102,7 +102,9 @@ export function aucOf(
   const byItem = new Map<number, { score: number; label: boolean; group: number }[]>();
   records.forEach((r, gi) => {
     const list = byItem.get(r.item) ?? [];
-    for (const c of r.candidates) list.push({ score: score(r, c), label: labelOf(c, label), group: gi });
+    for (const c of r.candidates) {
+      list.push({ score: score(r, c), label: labelOf(c, label), group: gi });
+    }
     byItem.set(r.item, list);
   });
   const clusters = [...byItem.values()];
@@ -170,7 +172,10 @@ function fmtPts(i: Interval): string {
 }
 
 /** The analysis report as markdown (and the numbers as JSON). */
-export function analyse(records: readonly VerifierRecord[], source: string): { md: string; json: unknown } {
+export function analyse(
+  records: readonly VerifierRecord[],
+  source: string,
+): { md: string; json: unknown } {
   const variants = Object.keys(records[0]?.candidates[0]?.terms ?? {});
   const settings = ["all", "multi-class", "multi-instance"] as const;
   const subset = (s: typeof settings[number]) =>
@@ -180,7 +185,9 @@ export function analyse(records: readonly VerifierRecord[], source: string): { m
     "",
     `Source: ${source}. ${records.length} (prompt, seed) groups, ${
       records.reduce((s, r) => s + r.candidates.length, 0)
-    } base samples (${records[0]?.candidates.length ?? 0} candidates per group, batched as ISAC selection batches them), ${
+    } base samples (${
+      records[0]?.candidates.length ?? 0
+    } candidates per group, batched as ISAC selection batches them), ${
       new Set(records.map((r) => r.item)).size
     } prompts.`,
     "",
@@ -221,7 +228,9 @@ export function analyse(records: readonly VerifierRecord[], source: string): { m
       lines.push("");
     }
     lines.push(
-      `### Best-of-${records[0].candidates.length} selection by the score (validation), paired against candidate 0 (base)`,
+      `### Best-of-${
+        records[0].candidates.length
+      } selection by the score (validation), paired against candidate 0 (base)`,
       "",
       "Points (percent) with 95% intervals. Metric: class-only accuracy for multi-class, capped multi-instance accuracy for multi-instance (the paper's). Oracle: the best candidate by the detector (the ceiling of selection).",
       "",
@@ -314,7 +323,8 @@ async function record(args: string[]): Promise<void> {
     if (!ISAC_VARIANTS[v]) throw new AttnkitError("--variants", `unknown variant "${v}"`);
   }
   const shard = parseShard(values.shard);
-  const out = values.out ?? `bench/results/verifier/${draw}.shard-${shard.index}-of-${shard.count}.jsonl`;
+  const out = values.out ??
+    `bench/results/verifier/${draw}.shard-${shard.index}-of-${shard.count}.jsonl`;
   await Deno.mkdir(out.replace(/\/[^/]*$/, ""), { recursive: true });
   const items = itemsFromBenchmark(benchmarkPrompts({ seed: promptSeed, perSetting }));
   const done = new Set(
@@ -373,9 +383,16 @@ async function record(args: string[]): Promise<void> {
     const per = latents.data.length / n;
     const candidates: VerifierCandidate[] = [];
     for (let i = 0; i < n; i++) {
-      const one = tensor([1, ...latents.shape.slice(1)], latents.data.slice(i * per, (i + 1) * per));
+      const one = tensor(
+        [1, ...latents.shape.slice(1)],
+        latents.data.slice(i * per, (i + 1) * per),
+      );
       const image = imageBytes(await decodeLatents(model, one), 0);
-      candidates.push({ index: i, terms: terms[i], judgement: judgeImage(it.groups, detect(image)) });
+      candidates.push({
+        index: i,
+        terms: terms[i],
+        judgement: judgeImage(it.groups, detect(image)),
+      });
     }
     const rec: VerifierRecord = {
       item: it.id,
@@ -391,7 +408,9 @@ async function record(args: string[]): Promise<void> {
     count++;
     const el = (performance.now() - t0) / 1000;
     console.error(
-      `[${count}/${units.length - done.size} ${el.toFixed(0)} s] ${it.setting} k=${it.k} seed ${seed}: found ${
+      `[${count}/${units.length - done.size} ${
+        el.toFixed(0)
+      } s] ${it.setting} k=${it.k} seed ${seed}: found ${
         candidates.map((c) => (c.judgement.imageClassOnly ? 1 : 0)).join("")
       }`,
     );

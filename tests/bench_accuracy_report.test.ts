@@ -76,7 +76,13 @@ function fakeTrials(methods: string[]): JudgedTrial[] {
         const found = it.groups.slice(0, Math.max(0, it.groups.length - (h % 3))).map((gr) =>
           d(gr.cls, h === 4 ? "red" : gr.colour!)
         );
-        out.push({ method: m, item: it.id, seed, ms: 100 * h, judgement: judgeImage(it.groups, found) });
+        out.push({
+          method: m,
+          item: it.id,
+          seed,
+          ms: 100 * h,
+          judgement: judgeImage(it.groups, found),
+        });
       }
     }
   }
@@ -122,10 +128,15 @@ Deno.test("report: a cell and a paired difference are lib/stats intervals of per
   const want = meanCi(base);
   assert.deepEqual(data.cells["multi-class"].base.classOnly.value, want);
   // Per prompt: the mean over seeds of (method − base) on the same seed.
-  const at = new Map(trials.filter((t) => t.method === "base").map((t) => [`${t.item}/${t.seed}`, t]));
-  const diff = meanCi(per("isac-opt", (t) =>
-    t.judgement.classOnly - at.get(`${t.item}/${t.seed}`)!.judgement.classOnly
-  ));
+  const at = new Map(
+    trials.filter((t) => t.method === "base").map((t) => [`${t.item}/${t.seed}`, t]),
+  );
+  const diff = meanCi(
+    per(
+      "isac-opt",
+      (t) => t.judgement.classOnly - at.get(`${t.item}/${t.seed}`)!.judgement.classOnly,
+    ),
+  );
   assert.deepEqual(data.cells["multi-class"]["isac-opt"].classOnly.diff, diff);
 });
 

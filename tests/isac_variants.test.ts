@@ -43,7 +43,10 @@ Deno.test("isac variants: L_ins and L_cls match numpy for every variant", async 
   for (const c of fixture.cases) {
     for (const [name, want] of Object.entries(c.expected)) {
       await t.step(`${c.name} / ${name}`, () => {
-        const r = isacLoss(mapsOf(c), { ...c.spec, variant: isacVariant(name) }, { ins: 1, cls: 1 });
+        const r = isacLoss(mapsOf(c), { ...c.spec, variant: isacVariant(name) }, {
+          ins: 1,
+          cls: 1,
+        });
         const close = (a: number, b: number) => Math.abs(a - b) <= 1e-5 + 1e-4 * Math.abs(b);
         assert.ok(close(r.ins, want.ins), `L_ins ${r.ins} vs numpy ${want.ins}`);
         assert.ok(close(r.cls, want.cls), `L_cls ${r.cls} vs numpy ${want.cls}`);
@@ -73,7 +76,10 @@ Deno.test("isac variants: a faint (absent) class scores as present under per-cla
     ins: 0,
     cls: 1,
   });
-  const joint = isacLoss(mapsOf(c), { ...c.spec, variant: isacVariant("joint") }, { ins: 0, cls: 1 });
+  const joint = isacLoss(mapsOf(c), { ...c.spec, variant: isacVariant("joint") }, {
+    ins: 0,
+    cls: 1,
+  });
   const col = (d: Float32Array, k: number, j: number) => d.filter((_, i) => i % k === j);
   const peak = (r: typeof per, j: number) => Math.max(...col(r.classMaps.data, 3, j));
   assert.ok(Math.abs(peak(per, 2) - 1) < 1e-6, `per-class peak ${peak(per, 2)}`);
@@ -105,7 +111,11 @@ function fdCheck(maps: AttentionMaps, spec: IsacSpec, w: IsacWeights, seed: numb
         // Central, forward and backward differences: at a kink (a near-tie of the min-max
         // extremes or of an MPO argmax) the subgradient taken is one of the one-sided ones.
         const tol = 5e-3 * (1e-4 / h) + 2e-3 * Math.abs(g[i]);
-        const fds = [(up - down) / (vu - vd), (up - base.value) / (vu - v), (base.value - down) / (v - vd)];
+        const fds = [
+          (up - down) / (vu - vd),
+          (up - base.value) / (vu - v),
+          (base.value - down) / (v - vd),
+        ];
         if (fds.some((fd) => Math.abs(fd - g[i]) <= tol)) {
           ok = true;
           break;
@@ -133,8 +143,10 @@ Deno.test("isac variants: gradients match finite differences", async (t) => {
 });
 
 Deno.test("isac variants: unknown names and bad bindings are AttnkitErrors", () => {
-  assert.throws(() => isacVariant("nope", "--variant"), (e) =>
-    e instanceof AttnkitError && /--variant/.test(e.message));
+  assert.throws(
+    () => isacVariant("nope", "--variant"),
+    (e) => e instanceof AttnkitError && /--variant/.test(e.message),
+  );
   const c = fixture.cases[0];
   assert.throws(
     () =>

@@ -57,7 +57,10 @@ Deno.test("withinGroupAuc counts only pairs inside a group", () => {
 Deno.test("normalQuantile matches scipy.stats.norm.ppf to 1.2e-9 relative", () => {
   f.quantile.p.forEach((p: number, i: number) => {
     const z = normalQuantile(p);
-    assert.ok(Math.abs(z - f.quantile.z[i]) <= 1.2e-9 * Math.abs(f.quantile.z[i]) + 1e-15, `p ${p}: ${z} vs ${f.quantile.z[i]}`);
+    assert.ok(
+      Math.abs(z - f.quantile.z[i]) <= 1.2e-9 * Math.abs(f.quantile.z[i]) + 1e-15,
+      `p ${p}: ${z} vs ${f.quantile.z[i]}`,
+    );
   });
   assert.throws(() => normalQuantile(0), AttnkitError);
 });

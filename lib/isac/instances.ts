@@ -155,7 +155,7 @@ export function masksOf(
     const row = a * stride;
     const o = a * n;
     for (let b = 0; b < f; b++) out[o + assign[b]] += block[row + b];
-    if (!sum) for (let c = 0; c < n; c++) if (sizes[c] > 0) out[o + c] /= sizes[c];
+    if (!sum) { for (let c = 0; c < n; c++) if (sizes[c] > 0) out[o + c] /= sizes[c]; }
   }
   return out;
 }
