@@ -207,3 +207,14 @@ export type {
   FilePrompt,
 } from "./lib/shapes/benchmark_prompts.ts";
 export { seedCentres } from "./lib/isac/kmeans.ts";
+
+// --- issue 11: evidence (objective variants, statistics, detector verdicts) ---
+export { DEFAULT_VARIANT, resolveVariant } from "./lib/isac/loss.ts";
+export type { IsacBinding, IsacVariant } from "./lib/isac/loss.ts";
+export { ISAC_VARIANTS, isacVariant } from "./lib/isac/variant.ts";
+export { bootstrapCi, mean, meanCi, quantileSorted } from "./lib/stats/bootstrap.ts";
+export type { BootstrapOptions, Interval } from "./lib/stats/bootstrap.ts";
+export { rocAuc, withinGroupAuc } from "./lib/stats/auc.ts";
+export { normalQuantile, pairedSampleSize, sampleSd } from "./lib/stats/power.ts";
+export { verdictOf } from "./lib/shapes/verdict.ts";
+export type { Verdict } from "./lib/shapes/verdict.ts";

@@ -196,6 +196,33 @@ export function analyse(
     "",
   ];
   const json: Record<string, unknown> = {};
+  // Summary: the numbers a choice of variant rests on, one line per variant (schedule G, the
+  // paper's soft instance-to-semantic one, and E, its reverse).
+  lines.push(
+    "## Summary (label: found; score −ΣL_t)",
+    "",
+    "| Variant | schedule | AUC multi-class pooled | AUC multi-class within | AUC multi-instance pooled | AUC multi-instance within | selection Δ multi-class (pts) | selection Δ multi-instance (pts) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|",
+  );
+  for (const v of variants) {
+    for (const sch of ["G soft (ins→cls)", "E reverse soft (cls→ins)"]) {
+      const f = (r: VerifierRecord, c: VerifierCandidate) => candidateScore(r, c, v, sch);
+      const mc = subset("multi-class");
+      const mi = subset("multi-instance");
+      const a = mc.length ? aucOf(mc, f, "found") : undefined;
+      const b = mi.length ? aucOf(mi, f, "found") : undefined;
+      const ga = mc.length ? selectionGain(mc, f, (j) => j.classOnly) : undefined;
+      const gb = mi.length ? selectionGain(mi, f, (j) => j.instanceCapped) : undefined;
+      lines.push(
+        `| ${v} | ${sch} | ${a ? fmtCi(a.pooled) : "–"} | ${a ? fmtCi(a.within) : "–"} | ${
+          b ? fmtCi(b.pooled) : "–"
+        } | ${b ? fmtCi(b.within) : "–"} | ${ga ? fmtPts(ga.diff) : "–"} | ${
+          gb ? fmtPts(gb.diff) : "–"
+        } |`,
+      );
+    }
+  }
+  lines.push("");
   for (const s of settings) {
     const recs = subset(s);
     if (recs.length === 0) continue;
