@@ -218,3 +218,48 @@ export { rocAuc, withinGroupAuc } from "./lib/stats/auc.ts";
 export { normalQuantile, pairedSampleSize, sampleSd } from "./lib/stats/power.ts";
 export { verdictOf } from "./lib/shapes/verdict.ts";
 export type { Verdict } from "./lib/shapes/verdict.ts";
+
+// --- issue 11: baselines ---
+// InitNO and SynGen (the ISAC paper's baselines) beside Attend-and-Excite.
+export {
+  cleanMask,
+  INITNO_JOINT_WEIGHTS,
+  INITNO_NOISE_WEIGHTS,
+  type InitNoKl,
+  initNoKl,
+  initNoLoss,
+  type InitNoLossOptions,
+  type InitNoResult,
+  type InitNoTerms,
+  type InitNoWeights,
+  otsuThreshold,
+} from "./lib/losses/initno.ts";
+export {
+  symmetricKl,
+  synGenLoss,
+  type SynGenOptions,
+  type SynGenResult,
+  type SynGenSubtree,
+} from "./lib/losses/syngen.ts";
+export {
+  type InitNo,
+  initNo,
+  type InitNoEvent,
+  type InitNoIterLog,
+  type InitNoMapOptions,
+  initNoNoise,
+  type InitNoNoiseOptions,
+  type InitNoNoiseResult,
+  initNoOptimise,
+  type InitNoOptions,
+  type InitNoRoundLog,
+  type InitNoStepLog,
+} from "./lib/control/initno.ts";
+export {
+  promptColumns,
+  type SynGen,
+  synGen,
+  type SynGenRunOptions,
+  type SynGenStepLog,
+  synGenSubtrees,
+} from "./lib/control/syngen.ts";

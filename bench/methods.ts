@@ -16,6 +16,13 @@
  *   default, soft schedule, MPO).
  * - `isac-sel`: ISAC latent selection (Algorithm 2), best of `opts.candidates` seeds
  *   (seed, seed + 1, …; candidate 0 is the `base` image of the same seed).
+ * - `initno`: InitNO (lib/control/initno.ts, methods spec §2) on the class tokens: initial-noise
+ *   optimisation (5 rounds × 10 Adam iterations, else a 50-iteration rerun of the best round),
+ *   then A&E-style updates on L_ca at every step i < steps/2 (α_i as A&E), with refinement on the
+ *   joint loss at the steps that correspond to 10 and 20 of 50 (at most `opts.initnoRefine`
+ *   iterations; InitNO's 20).
+ * - `syngen`: SynGen (lib/control/syngen.ts): a step z ← z − 20·∇L on the syntactic-binding loss
+ *   (each colour word with its noun) at every step i < steps/2 (25 of 50 in the paper).
  * - `isac-A` … `isac-F`: ISAC Table 2's schedules (G, the soft one, is `isac-opt`/`isac-sel`);
  *   `isac-iou`, `isac-kl`, `isac-mae`: Table 3's similarity metrics (MPO is the default). These
  *   run in the form `opts.ablationForm`: "select" (default) or "optimise". In the select form all
@@ -58,6 +65,8 @@ export interface MethodOptions {
   ablationForm: "select" | "optimise";
   /** ISAC objective variant (lib/isac/variant.ts; default attnkit-0.1). */
   isacVariant?: string;
+  /** InitNO: most refinement iterations at a refinement step (InitNO's 20; undefined = 20). */
+  initnoRefine?: number;
 }
 
 /** The defaults the benchmark uses. */
@@ -310,6 +319,64 @@ async function attendExciteMethod(): Promise<Method> {
   };
 }
 
+/** InitNO's refinement steps (10 and 20 of 50) mapped to `steps`. */
+export function initNoRefineSteps(steps: number): number[] {
+  return [...new Set([10, 20].map((at) => Math.round((at * steps) / 50)))];
+}
+
+async function initNoMethod(): Promise<Method> {
+  const { initNo } = await import("../lib/control/initno.ts");
+  const { sampleLatents } = await import("../lib/runtime/sample.ts");
+  return async (model, prompt, seed, opts) => {
+    const t0 = performance.now();
+    const h = initNo(model, prompt, {
+      seed,
+      maxIterToAlter: Math.round(opts.steps / 2),
+      refineSteps: initNoRefineSteps(opts.steps),
+      ...(opts.initnoRefine === undefined ? {} : { maxRefinementSteps: opts.initnoRefine }),
+    });
+    const latents = await sampleLatents(model, prompt, {
+      seed,
+      steps: opts.steps,
+      guidance: opts.guidance,
+      adjust: h.adjust,
+      label: "InitNO",
+    });
+    const image = await imageOf(model, latents);
+    const rounds = h.rounds[0] ?? [];
+    const last = rounds[rounds.length - 1];
+    const iters = rounds.reduce((s, r) => s + r.iterations.length, 0);
+    const refinements = h.steps.reduce((s, l) => s + l.refinements, 0);
+    const note = `noise: ${rounds.filter((r) => !r.rerun).length} round(s), ${iters} iterations, ` +
+      `${last?.succeeded ? "succeeded" : "no success"}${
+        last?.rerun ? " (after the rerun)" : ""
+      }; ` +
+      `${refinements} refinement steps`;
+    return { image, ms: performance.now() - t0, note };
+  };
+}
+
+async function synGenMethod(): Promise<Method> {
+  const { synGen } = await import("../lib/control/syngen.ts");
+  const { sampleLatents } = await import("../lib/runtime/sample.ts");
+  return async (model, prompt, seed, opts) => {
+    const t0 = performance.now();
+    const h = synGen(model, prompt, { interventionSteps: Math.round(opts.steps / 2) });
+    const latents = await sampleLatents(model, prompt, {
+      seed,
+      steps: opts.steps,
+      guidance: opts.guidance,
+      adjust: h.adjust,
+      label: "SynGen",
+    });
+    const image = await imageOf(model, latents);
+    const note = h.subtrees.length === 0
+      ? "no modifier–noun pair: plain sampling"
+      : `loss ${h.log[0]?.value.toFixed(3)} → ${h.log[h.log.length - 1]?.value.toFixed(3)}`;
+    return { image, ms: performance.now() - t0, note };
+  };
+}
+
 async function stepSelection(): Promise<Method> {
   const { gsnRefiner } = await import("../lib/control/select_step.ts");
   const { sampleLatents } = await import("../lib/runtime/sample.ts");
@@ -391,6 +458,21 @@ export const METHODS: readonly MethodEntry[] = [
     group: "main",
     note: "ISAC latent selection (Algorithm 2, best of N, soft schedule, MPO)",
     load: () => isacMethod("select", "G", "mpo"),
+  },
+  {
+    name: "initno",
+    label: "InitNO",
+    group: "main",
+    note:
+      "InitNO: initial-noise optimisation (5×10 Adam rounds), then A&E-style updates, steps < T/2",
+    load: initNoMethod,
+  },
+  {
+    name: "syngen",
+    label: "SynGen",
+    group: "main",
+    note: "SynGen: syntactic-binding loss (colour ↔ noun), step 20, steps < T/2",
+    load: synGenMethod,
   },
   ...["A", "B", "C", "D", "E", "F"].map((letter): MethodEntry => ({
     name: `isac-${letter}`,
