@@ -524,8 +524,14 @@ export function mergeReport(
   files: readonly { config: RunConfig; trials: JudgedTrial[] }[],
 ): { md: string; json: string } {
   const config = commonConfig(files.map((f) => f.config));
-  const trials = mergeTrials(files.map((f) => f.trials));
   const items = itemsOfConfig(config);
+  // Re-judge from the stored detections, so the report follows bench/judge.ts as it is now.
+  const groupsOf = new Map(items.map((it) => [it.id, it.groups]));
+  const trials = mergeTrials(files.map((f) => f.trials)).map((t) =>
+    t.detected && groupsOf.has(t.item) && t.error === undefined
+      ? { ...t, judgement: judgeImage(groupsOf.get(t.item)!, t.detected) }
+      : t
+  );
   const present = new Set(trials.map((t) => t.method));
   const methods = METHODS.filter((m) => present.has(m.name)).map((m) => ({
     name: m.name,
@@ -758,12 +764,18 @@ async function main(): Promise<void> {
       let trial: JudgedTrial;
       try {
         const res = await r.run!(model, item.prompt, seed, options);
+        const found = detect(res.image).map((x) => ({
+          cls: x.cls,
+          colour: x.colour,
+          clsScore: x.clsScore,
+        }));
         trial = {
           method: r.entry.name,
           item: item.id,
           seed,
           ms: Math.round(res.ms),
-          judgement: judgeImage(item.groups, detect(res.image)),
+          judgement: judgeImage(item.groups, found),
+          detected: found,
           ...(res.note ? { note: res.note } : {}),
         };
       } catch (e) {

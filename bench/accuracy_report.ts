@@ -13,6 +13,7 @@
  * @module
  */
 import type { Judgement } from "./judge.ts";
+import type { Scored } from "../lib/shapes/score.ts";
 import { bootstrapCi, type Interval, mean } from "../lib/stats/bootstrap.ts";
 import { pairedSampleSize, sampleSd } from "../lib/stats/power.ts";
 import { AttnkitError } from "../lib/errors.ts";
@@ -47,6 +48,8 @@ export interface JudgedTrial {
   /** Wall time, ms (0 for a failure). */
   ms: number;
   judgement: Judgement;
+  /** What the detector found (class fit, class, colour); the report re-judges from these. */
+  detected?: Scored[];
   note?: string;
   error?: string;
 }

@@ -16,8 +16,8 @@
  * explains it, consuming the instance that explains it: `wrongColour` (a recognised instance of
  * its class in another colour), `wrongClass` (a recognised instance of its colour but another
  * class), `merged` (a blob of its colour the detector cannot call any class: touching objects or
- * a malformed one), else `missing`. `extra`: recognised instances of a target class beyond the
- * counts.
+ * a malformed one), else `missing`. `extra`: recognised instances of a target class that no
+ * target and no failure above accounts for (beyond the counts).
  *
  * @module
  */
@@ -86,7 +86,7 @@ export function judgeImage(groups: readonly Group[], found: readonly Scored[]): 
     merged: 0,
     wrongClass: 0,
     wrongColour: 0,
-    extra: withColour.extras,
+    extra: 0,
   };
   const take = (pool: readonly Scored[], usedOf: boolean[], ok: (d: Scored) => boolean) => {
     const k = pool.findIndex((d, i) => !usedOf[i] && ok(d));
@@ -106,6 +106,10 @@ export function judgeImage(groups: readonly Group[], found: readonly Scored[]): 
       } else t.missing++;
     }
   }
+  // Extras: recognised instances of a target class that neither a target nor a failure above
+  // accounts for (a wrong-colour instance is a failure of its target, not an extra as well).
+  const targetClasses = new Set(groups.map((gr) => gr.cls));
+  t.extra = recognised.filter((d, k) => !used[k] && targetClasses.has(d.cls)).length;
   return {
     classOnly: plain.classAccuracy,
     classColour: withColour.classAccuracy,
