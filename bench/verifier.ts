@@ -48,6 +48,8 @@ export interface VerifierRecord {
   k: number;
   prompt: string;
   seed: number;
+  /** Wall time of the batched run, its scoring and decoding, ms (absent in early records). */
+  ms?: number;
   /** Timestep of each step and the training horizon. */
   timesteps: number[];
   trainSteps: number;
@@ -331,6 +333,7 @@ async function record(args: string[]): Promise<void> {
       steps: { type: "string" },
       guidance: { type: "string" },
       variants: { type: "string" },
+      metrics: { type: "string" },
       shard: { type: "string" },
       out: { type: "string" },
       ep: { type: "string" },
@@ -349,6 +352,21 @@ async function record(args: string[]): Promise<void> {
   for (const v of variants) {
     if (!ISAC_VARIANTS[v]) throw new AttnkitError("--variants", `unknown variant "${v}"`);
   }
+  // Table 3: further similarity metrics for the first variant, recorded as "<variant>/<metric>".
+  const metrics = values.metrics ? values.metrics.split(",") : [];
+  for (const m of metrics) {
+    if (!["iou", "kl", "mae"].includes(m)) {
+      throw new AttnkitError("--metrics", `expected iou, kl or mae, got "${m}"`);
+    }
+  }
+  const keys: { key: string; variant: string; metric?: "iou" | "kl" | "mae" }[] = [
+    ...variants.map((v) => ({ key: v, variant: v })),
+    ...metrics.map((m) => ({
+      key: `${variants[0]}/${m}`,
+      variant: variants[0],
+      metric: m as "iou" | "kl" | "mae",
+    })),
+  ];
   const shard = parseShard(values.shard);
   const out = values.out ??
     `bench/results/verifier/${draw}.shard-${shard.index}-of-${shard.count}.jsonl`;
@@ -378,10 +396,11 @@ async function record(args: string[]): Promise<void> {
     const spec = isacSpecFor(model, it.prompt).isac;
     const terms: Record<string, { ins: number[]; cls: number[] }>[] = Array.from(
       { length: n },
-      () => Object.fromEntries(variants.map((v) => [v, { ins: [], cls: [] }])),
+      () => Object.fromEntries(keys.map((k) => [k.key, { ins: [], cls: [] }])),
     );
     const timesteps: number[] = [];
     let trainSteps = 1000;
+    const tRun = performance.now();
     const latents = await sampleLatents(model, it.prompt, {
       seed,
       steps,
@@ -394,15 +413,19 @@ async function record(args: string[]): Promise<void> {
         trainSteps = e.trainSteps;
         e.taps!.forEach((taps, i) => {
           const maps = accumulateMaps(taps);
-          for (const v of variants) {
+          for (const k of keys) {
             let r = { ins: NaN, cls: NaN };
             try {
-              r = isacLoss(maps, { ...spec, variant: ISAC_VARIANTS[v] }, { ins: 0, cls: 0 });
+              r = isacLoss(
+                maps,
+                { ...spec, variant: ISAC_VARIANTS[k.variant], ...(k.metric ? { metric: k.metric } : {}) },
+                { ins: 0, cls: 0 },
+              );
             } catch (err) {
               if (!(err instanceof AttnkitError)) throw err;
             }
-            terms[i][v].ins.push(r.ins);
-            terms[i][v].cls.push(r.cls);
+            terms[i][k.key].ins.push(r.ins);
+            terms[i][k.key].cls.push(r.cls);
           }
         });
       },
@@ -422,6 +445,7 @@ async function record(args: string[]): Promise<void> {
       });
     }
     const rec: VerifierRecord = {
+      ms: Math.round(performance.now() - tRun),
       item: it.id,
       setting: it.setting,
       k: it.k,
