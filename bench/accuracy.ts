@@ -557,6 +557,7 @@ export function mergeReport(
   }
   const commands = [...byOpts.entries()].map(([k, ms]) => {
     const o = JSON.parse(k) as Record<string, unknown>;
+    if (typeof o.command === "string") return `\`${o.command}\` (methods ${ms.join(", ")})`;
     return `\`deno run -A bench/accuracy.ts --draw ${config.draw} --per-setting ${config.perSetting} ` +
       `--seeds ${config.seeds.length} --methods ${ms.join(",")} --isac-eta ${o.isacEta} ` +
       `--variant ${

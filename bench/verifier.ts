@@ -29,6 +29,7 @@ import { rocAuc, withinGroupAuc } from "../lib/stats/auc.ts";
 import { bootstrapCi, type Interval, mean } from "../lib/stats/bootstrap.ts";
 import { judgeImage, type Judgement } from "./judge.ts";
 import { drawSeed, parseShard } from "./accuracy_core.ts";
+import type { JudgedTrial, RunConfig } from "./accuracy_report.ts";
 import { itemsFromBenchmark } from "./accuracy.ts";
 
 /** One candidate of one (prompt, seed): per-step terms per variant, and its judgement. */
@@ -316,11 +317,112 @@ async function readRecords(paths: readonly string[]): Promise<VerifierRecord[]> 
   return [...out.values()].sort((a, b) => a.item - b.item || a.seed - b.seed);
 }
 
+/** Table 2 letters → the schedule names of {@link SCHEDULES}. */
+const LETTERS: Readonly<Record<string, string>> = {
+  A: "A L_ins only",
+  B: "B L_cls only",
+  C: "C fixed ½",
+  D: "D reverse hard",
+  E: "E reverse soft (cls→ins)",
+  F: "F hard (ins→cls)",
+  G: "G soft (ins→cls)",
+};
+
+/**
+ * Best-of-N selection from records, as benchmark trials: for each record the candidate with the
+ * lowest Σ_t L_t under `variant` (a recorded term key) and `schedule`. The picks are exactly what
+ * `selectLatent` with that variant and schedule would pick from the same batched candidates.
+ */
+export function selectionTrials(
+  records: readonly VerifierRecord[],
+  method: string,
+  variant: string,
+  schedule: string,
+): JudgedTrial[] {
+  return records.map((r) => {
+    let best = 0;
+    const scores = r.candidates.map((c) => candidateScore(r, c, variant, schedule));
+    for (let i = 1; i < scores.length; i++) if (scores[i] > scores[best]) best = i;
+    return {
+      method,
+      item: r.item,
+      seed: r.seed,
+      ms: r.ms ?? 0,
+      judgement: r.candidates[best].judgement,
+      note: `picked candidate ${best}`,
+    };
+  });
+}
+
+async function trialsCmd(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      draw: { type: "string" },
+      "per-setting": { type: "string" },
+      variant: { type: "string" },
+      schedule: { type: "string" },
+      out: { type: "string" },
+      weights: { type: "string" },
+    },
+  });
+  const records = await readRecords(positionals);
+  if (records.length === 0) throw new AttnkitError("files", "no records in the files");
+  const draw = values.draw ?? "test";
+  const variant = values.variant ?? "attnkit-0.1";
+  const letter = values.schedule ?? "G";
+  if (!LETTERS[letter]) throw new AttnkitError("--schedule", `expected A … G, got "${letter}"`);
+  if (!records[0].candidates[0].terms[variant]) {
+    throw new AttnkitError("--variant", `"${variant}" was not recorded in these files`);
+  }
+  const weights = values.weights ?? "weights/shapes";
+  const mc = JSON.parse(await Deno.readTextFile(`${weights}/config.json`));
+  const config: RunConfig = {
+    draw,
+    promptSeed: drawSeed(draw),
+    perSetting: intArg("per-setting", values["per-setting"], 32, 1),
+    ks: [2, 3, 4, 5],
+    settings: ["multi-class", "multi-instance"],
+    seeds: [...new Set(records.map((r) => r.seed))].sort((a, b) => a - b),
+    options: {
+      steps: records[0].timesteps.length,
+      guidance: 5,
+      candidates: records[0].candidates.length,
+      isacVariant: variant,
+      ablationForm: "select",
+      command: `deno run -A bench/verifier.ts record --draw ${draw} …; bench/verifier.ts trials ` +
+        `--variant ${variant} --schedule ${letter}`,
+    },
+    model: `${mc.name} (${mc.training?.steps ?? "?"} training steps)`,
+  };
+  const trials: JudgedTrial[] = [
+    ...selectionTrials(records, "isac-sel", variant, LETTERS[letter]),
+    ...Object.entries(LETTERS).map(([l, name]) =>
+      selectionTrials(records, `isac-${l}`, variant, name)
+    ).flat(),
+    ...(["iou", "kl", "mae"] as const).flatMap((m) =>
+      records[0].candidates[0].terms[`${variant}/${m}`]
+        ? selectionTrials(records, `isac-${m}`, `${variant}/${m}`, LETTERS.G)
+        : []
+    ),
+  ];
+  const out = values.out ?? `bench/results/accuracy/${draw}.selection.${variant}.jsonl`;
+  await Deno.writeTextFile(
+    out,
+    [JSON.stringify({ config }), ...trials.map((t) => JSON.stringify(t))].join("\n") + "\n",
+  );
+  console.error(`wrote ${trials.length} trials to ${out}`);
+}
+
 const HELP = `bench/verifier.ts — verifier diagnostics of ISAC's objective
 
   record  [--draw validation|test] [--per-setting N] [--seeds N] [--candidates N] [--steps N]
           [--variants a,b] [--shard i/n] [--out FILE.jsonl] [--ep EP]
-  analyse FILE.jsonl … [--out DIR]      writes DIR/verifier.md and DIR/verifier.json`;
+  analyse FILE.jsonl … [--out DIR]      writes DIR/verifier.md and DIR/verifier.json
+  trials FILE.jsonl … [--draw D] [--per-setting N] [--variant V] [--schedule A…G] [--out FILE]
+          best-of-N selection by the recorded terms as bench/accuracy.ts trials (isac-sel with
+          the variant and schedule, isac-A … isac-G, isac-iou/kl/mae), for its merge`;
 
 async function record(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -418,7 +520,11 @@ async function record(args: string[]): Promise<void> {
             try {
               r = isacLoss(
                 maps,
-                { ...spec, variant: ISAC_VARIANTS[k.variant], ...(k.metric ? { metric: k.metric } : {}) },
+                {
+                  ...spec,
+                  variant: ISAC_VARIANTS[k.variant],
+                  ...(k.metric ? { metric: k.metric } : {}),
+                },
                 { ins: 0, cls: 0 },
               );
             } catch (err) {
@@ -492,6 +598,7 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = Deno.args;
   if (cmd === "record") return await record(rest);
   if (cmd === "analyse") return await analyseCmd(rest);
+  if (cmd === "trials") return await trialsCmd(rest);
   console.log(HELP);
   if (cmd !== "-h" && cmd !== "--help") {
     throw new AttnkitError("command", `expected record or analyse, got ${JSON.stringify(cmd)}`);
