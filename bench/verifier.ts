@@ -101,12 +101,26 @@ export function aucOf(
   records: readonly VerifierRecord[],
   score: (r: VerifierRecord, c: VerifierCandidate) => number,
   label: Label,
-): { pooled: Interval; within: Interval; positives: number; samples: number } {
-  const byItem = new Map<number, { score: number; label: boolean; group: number }[]>();
+): {
+  pooled: Interval;
+  stratified: Interval;
+  within: Interval;
+  positives: number;
+  samples: number;
+} {
+  const byItem = new Map<
+    number,
+    { score: number; label: boolean; group: number; stratum: string }[]
+  >();
   records.forEach((r, gi) => {
     const list = byItem.get(r.item) ?? [];
     for (const c of r.candidates) {
-      list.push({ score: score(r, c), label: labelOf(c, label), group: gi });
+      list.push({
+        score: score(r, c),
+        label: labelOf(c, label),
+        group: gi,
+        stratum: `${r.setting}/${r.k}`,
+      });
     }
     byItem.set(r.item, list);
   });
@@ -124,8 +138,16 @@ export function aucOf(
     }
     return withinGroupAuc(groups);
   };
+  // Pairs within one (setting, k) only: removes the confound that prompts with fewer objects
+  // both score lower losses (fewer pairs to take a max over) and succeed more often.
+  const stratifiedStat = (cs: readonly typeof clusters[number][]) => {
+    const by = new Map<string, { score: number; label: boolean }[]>();
+    for (const x of cs.flat()) by.set(x.stratum, [...(by.get(x.stratum) ?? []), x]);
+    return withinGroupAuc([...by.values()]);
+  };
   const all = clusters.flat();
   return {
+    stratified: bootstrapCi(clusters, stratifiedStat, { reps: 1000 }),
     pooled: bootstrapCi(clusters, pooledStat, { reps: 1000 }),
     within: bootstrapCi(clusters, withinStat, { reps: 1000 }),
     positives: all.filter((x) => x.label).length,
@@ -195,7 +217,7 @@ export function analyse(
     } prompts.`,
     "",
     "Labels, from the detector (bench/judge.ts): **found** = every requested class present with its count reached, colour ignored; **exact** = every (class, colour) target with exactly its count. " +
-    "Score = −Σ_t (λ_ins(t)·L_ins + λ_cls(t)·L_cls) over the steps. **Pooled AUC**: over all samples. **Within AUC**: over (positive, negative) pairs of the same selection group, which is all best-of-N selection can use. Intervals: 95% percentile bootstrap over prompts (1000 resamples). 0.5 = no information.",
+    "Score = −Σ_t (λ_ins(t)·L_ins + λ_cls(t)·L_cls) over the steps. **Pooled AUC**: over all samples. **Within-k AUC**: over (positive, negative) pairs of the same setting and k (prompts with fewer objects have fewer pairs to take Eq. 8-9's max over and succeed more often, which inflates the pooled AUC). **Within-group AUC**: over (positive, negative) pairs of the same selection group, which is all best-of-N selection can use. Intervals: 95% percentile bootstrap over prompts (1000 resamples). 0.5 = no information.",
     "",
   ];
   const json: Record<string, unknown> = {};
@@ -204,8 +226,8 @@ export function analyse(
   lines.push(
     "## Summary (label: found; score −ΣL_t)",
     "",
-    "| Variant | schedule | AUC multi-class pooled | AUC multi-class within | AUC multi-instance pooled | AUC multi-instance within | selection Δ multi-class (pts) | selection Δ multi-instance (pts) |",
-    "|---|---|---:|---:|---:|---:|---:|---:|",
+    "| Variant | schedule | AUC multi-class pooled | within-k | within-group | AUC multi-instance pooled | within-k | within-group | selection Δ multi-class (pts) | selection Δ multi-instance (pts) |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
   );
   for (const v of variants) {
     for (const sch of ["G soft (ins→cls)", "E reverse soft (cls→ins)"]) {
@@ -217,11 +239,11 @@ export function analyse(
       const ga = mc.length ? selectionGain(mc, f, (j) => j.classOnly) : undefined;
       const gb = mi.length ? selectionGain(mi, f, (j) => j.instanceCapped) : undefined;
       lines.push(
-        `| ${v} | ${sch} | ${a ? fmtCi(a.pooled) : "–"} | ${a ? fmtCi(a.within) : "–"} | ${
-          b ? fmtCi(b.pooled) : "–"
-        } | ${b ? fmtCi(b.within) : "–"} | ${ga ? fmtPts(ga.diff) : "–"} | ${
-          gb ? fmtPts(gb.diff) : "–"
-        } |`,
+        `| ${v} | ${sch} | ${a ? fmtCi(a.pooled) : "–"} | ${a ? fmtCi(a.stratified) : "–"} | ${
+          a ? fmtCi(a.within) : "–"
+        } | ${b ? fmtCi(b.pooled) : "–"} | ${b ? fmtCi(b.stratified) : "–"} | ${
+          b ? fmtCi(b.within) : "–"
+        } | ${ga ? fmtPts(ga.diff) : "–"} | ${gb ? fmtPts(gb.diff) : "–"} |`,
       );
     }
   }
@@ -236,8 +258,8 @@ export function analyse(
       lines.push(
         `### Label: ${label} (${pos} of ${tot} samples positive)`,
         "",
-        "| Variant | Score | Pooled AUC | Within AUC |",
-        "|---|---|---:|---:|",
+        "| Variant | Score | Pooled AUC | Within-k AUC | Within-group AUC |",
+        "|---|---|---:|---:|---:|",
       );
       for (const v of variants) {
         const rows: [string, (r: VerifierRecord, c: VerifierCandidate) => number][] = [
@@ -252,7 +274,9 @@ export function analyse(
         for (const [name, f] of rows) {
           const a = aucOf(recs, f, label);
           json[`${s}/${label}/${v}/${name}`] = a;
-          lines.push(`| ${v} | ${name} | ${fmtCi(a.pooled)} | ${fmtCi(a.within)} |`);
+          lines.push(
+            `| ${v} | ${name} | ${fmtCi(a.pooled)} | ${fmtCi(a.stratified)} | ${fmtCi(a.within)} |`,
+          );
         }
       }
       lines.push("");
