@@ -150,7 +150,7 @@ async function main(): Promise<void> {
         resizeNearest(image, W, H, T, T),
         T,
         T,
-        `${label} s${s + i} ${Math.round(v.classOnly * 100)}%`,
+        `${label} s${s + i} ${v.short}`,
       ));
       row.push(drawText(
         resizeNearest(
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
     `prompt: "${prompt}" (execution provider: ${ep}, variant ${values.variant ?? DEFAULT_VARIANT})`,
   );
   console.log(
-    "tiles: image (label: class-only accuracy by the detector) | instance clusters | class maps",
+    "tiles: image (label: classes found / asked, colour ignored) | instance clusters | class maps",
   );
   for (const line of summary) console.log(line);
   console.log(

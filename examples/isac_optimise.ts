@@ -127,7 +127,7 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
     const [, , H, W] = images.shape;
     const vb = verdictOf(opts.prompt, imageBytes(images, 0));
     const vo = verdictOf(opts.prompt, imageBytes(images, 1));
-    const pctOf = (v: Verdict) => `${Math.round(100 * v.classOnly)}%`;
+    const pctOf = (v: Verdict) => v.short;
     tiles.push(
       drawText(
         resizeNearest(imageBytes(images, 0), W, H, T, T),

@@ -22,6 +22,8 @@ export interface Verdict {
   found: string[];
   /** One line: "class 2/3, +colour 1/3, found: red circle, blue oval". */
   text: string;
+  /** Classes found, colour ignored, as "2/3" (short enough for a tile label). */
+  short: string;
 }
 
 /**
@@ -58,6 +60,7 @@ export function verdictOf(prompt: string, image: Uint8Array): Verdict {
     classColour: withColour.classAccuracy,
     exact: withColour.exact,
     found: names,
+    short: `${n(plain.classAccuracy)}/${k}`,
     text: `class ${n(plain.classAccuracy)}/${k}, +colour ${
       n(withColour.classAccuracy)
     }/${k}${inst}${withColour.exact ? ", exact" : ""}, found: ${
