@@ -443,7 +443,7 @@ const HELP = `bench/verifier.ts — verifier diagnostics of ISAC's objective
 
   record  [--draw validation|test] [--per-setting N] [--seeds N] [--candidates N] [--steps N]
           [--variants a,b] [--shard i/n] [--out FILE.jsonl] [--ep EP]
-  analyse FILE.jsonl … [--out DIR]      writes DIR/verifier.md and DIR/verifier.json
+  analyse FILE.jsonl … [--out DIR] [--name N]   writes DIR/N.md and DIR/N.json (N: verifier)
   trials FILE.jsonl … [--draw D] [--per-setting N] [--variant V] [--schedule A…G] [--out FILE]
           best-of-N selection by the recorded terms as bench/accuracy.ts trials (isac-sel with
           the variant and schedule, isac-A … isac-G, isac-iou/kl/mae), for its merge`;
@@ -603,7 +603,7 @@ async function analyseCmd(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: "string" } },
+    options: { out: { type: "string" }, name: { type: "string" } },
   });
   if (positionals.length === 0) throw new AttnkitError("files", "expected record files (.jsonl)");
   const records = await readRecords(positionals);
@@ -613,8 +613,9 @@ async function analyseCmd(args: string[]): Promise<void> {
     records,
     `\`deno run -A bench/verifier.ts analyse ${positionals.join(" ")}\``,
   );
-  await Deno.writeTextFile(`${outDir}/verifier.md`, md);
-  await Deno.writeTextFile(`${outDir}/verifier.json`, JSON.stringify(json, null, 1) + "\n");
+  const name = values.name ?? "verifier";
+  await Deno.writeTextFile(`${outDir}/${name}.md`, md);
+  await Deno.writeTextFile(`${outDir}/${name}.json`, JSON.stringify(json, null, 1) + "\n");
   console.log(md);
 }
 
