@@ -11,12 +11,23 @@
  * - `paper`: Eq. 3 with the min-max normalised self map, `SA_fg · K` masks (a sum), class maps as
  *   propagated, Eq. 9's max with attribute tokens inside it (sign −1). Literal where the paper is
  *   explicit; where it is not (how the class maps are masked) the foreground mask is used.
- * - `joint`: `attnkit-0.1` with the class maps divided by ONE joint maximum, so absence stays
- *   visible as a small map while the scale stays comparable across steps.
+ * - `joint`: `attnkit-0.1` with the class maps divided by ONE joint maximum, so a barely attended
+ *   class stays small instead of being rescaled to a peak of 1 (issue 11's hypothesis: see below).
  * - `joint-sum`, `joint-mean`: `joint` with summed masks / with the mean over pairs.
  * - `joint-bind`: `joint` plus attribute binding as a separate term that can act:
  *   `max_repel MPO + max_bind(−MPO)` (colour words bound to their noun, repelling other nouns).
  * - `none`: class maps as propagated (the paper's scaling) with attnkit-0.1's other choices.
+ *
+ * What the validation draw said (bench/results/verifier.md, issue 11): the expectation behind
+ * `joint` was wrong. Under MPO an absent class's map must OVERLAP the others to be penalised; the
+ * per-class scaling does exactly that (a faint, flat map scaled to a peak of 1 overlaps
+ * everything), while joint scaling or none leaves it near zero, so a missing class lowers L_cls
+ * and is rewarded. `attnkit-0.1` is the only construction whose −ΣL_t ranks multi-class images
+ * well; `paper` and `joint*` rank them worse than chance. No variant's L_ins says anything about
+ * whether a multi-instance count is right. `attnkit-0.1` stays the default.
+ *
+ * Not built: self-map upsampling without the 1/δ² rescale (lib/attention/accumulate.ts always
+ * rescales; without it the 8×8 layers would weigh 4× the 16×16 ones).
  *
  * @module
  */
