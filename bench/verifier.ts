@@ -93,7 +93,7 @@ export function candidateScore(
 export type Label = "found" | "exact";
 
 function labelOf(c: VerifierCandidate, label: Label): boolean {
-  return label === "found" ? c.judgement.imageClassOnly : c.judgement.imageClassColour;
+  return label === "found" ? c.judgement.imageClassOnly : c.judgement.exact;
 }
 
 /** Pooled and within-group AUC of a score with intervals (bootstrap over prompts). */
@@ -216,7 +216,7 @@ export function analyse(
       new Set(records.map((r) => r.item)).size
     } prompts.`,
     "",
-    "Labels, from the detector (bench/judge.ts): **found** = every requested class present with its count reached, colour ignored; **exact** = every (class, colour) target with exactly its count. " +
+    "Labels, from the detector (bench/judge.ts): **found** = every requested class present with its count reached, colour ignored; **exact** = every (class, colour) target with exactly its count and no extra instance of a target class (bench/judge.ts `exact`). " +
     "Score = −Σ_t (λ_ins(t)·L_ins + λ_cls(t)·L_cls) over the steps. **Pooled AUC**: over all samples. **Within-k AUC**: over (positive, negative) pairs of the same setting and k (prompts with fewer objects have fewer pairs to take Eq. 8-9's max over and succeed more often, which inflates the pooled AUC). **Within-group AUC**: over (positive, negative) pairs of the same selection group, which is all best-of-N selection can use. Intervals: 95% percentile bootstrap over prompts (1000 resamples). 0.5 = no information.",
     "",
   ];
