@@ -178,6 +178,7 @@ export type { Sampler } from "./lib/samplers/sampler.ts";
 export type { Gate, MifoDecayOptions } from "./lib/schedule.ts";
 
 // Types the public functions above mention.
+export type { IsacBinding, IsacVariant } from "./lib/isac/loss.ts";
 export type { JointAttention, JointOptions } from "./lib/hooks/joint.ts";
 export type { AttentionMasks, FusedQk } from "./lib/hooks/find.ts";
 export type { TimestepSpacing } from "./lib/samplers/timesteps.ts";
@@ -208,3 +209,4 @@ export * as grounding from "./lib/api/grounding.ts";
 export * as viz from "./lib/api/viz.ts";
 export * as shapes from "./lib/api/shapes.ts";
 export * as onnx from "./lib/api/onnx.ts";
+export * as stats from "./lib/api/stats.ts";

@@ -1,25 +1,27 @@
 /**
  * Multi-class and multi-instance accuracy of attention-control methods on the embedded shapes
- * model, by the ISAC paper's appendix C.3 protocol, with the shapes detector as the judge.
+ * model, by the ISAC paper's appendix C.3 protocol, with the shapes detector as the judge; issue
+ * 11's version: honest metrics, intervals, paired differences, draws and shards.
  *
- *   deno run -A bench/accuracy.ts                   # the default run (about 25 minutes, 2 cores)
- *   deno run -A bench/accuracy.ts --quick           # a smoke run (a few minutes)
+ *   deno run -A bench/accuracy.ts --draw validation --methods base,isac-opt --variant joint
+ *   deno run -A bench/accuracy.ts --draw test --per-setting 16 --seeds 2 --methods base,ae \
+ *     --shard 1/2 --out a.jsonl          # …and --shard 2/2 --out b.jsonl elsewhere
+ *   deno run -A bench/accuracy.ts merge a.jsonl b.jsonl --out bench/results --name accuracy_test
  *   deno run -A bench/accuracy.ts --help
  *
  * Protocol (ISAC C.3 transposed to shapes, prompts from lib/shapes/benchmark_prompts.ts):
  * - multi-class: k = 2..5 classes from ONE category of look-alikes, one instance each, each with
- *   a colour ("a photo of a red circle, a blue oval and a green heart"); accuracy = the fraction
- *   of the k (class, colour) pairs the detector finds;
- * - multi-instance: one class and colour, n = 2..5 instances ("a photo of three yellow hearts");
- *   accuracy = min(found, n) / n over separate detected instances.
- * `--per-setting` prompts per (setting, k), drawn from `--prompt-seed`; every prompt runs with the
- * same `--seeds` seeds (0, 100, 200, …: far enough apart that ISAC selection's candidates
- * seed … seed + N − 1 never overlap) and every method starts from the same noise. The "Average"
- * column is the mean over the k columns, as in the paper's tables. Prompts run round-robin over
- * (setting, k), so a run cut short by `--max-minutes` stays balanced.
+ *   a colour ("a photo of a red circle, a blue oval and a green heart");
+ * - multi-instance: one class and colour, n = 2..5 instances ("a photo of three yellow hearts").
+ * Metrics (bench/judge.ts): class only (the paper's multi-class), class + colour (binding), exact
+ * image accuracy, multi-instance capped (the paper's) and exact, and a failure taxonomy. The
+ * report (bench/accuracy_report.ts) gives each cell a 95% bootstrap interval over prompts and each
+ * method its paired difference from `base` on the same seeds.
  *
- * Pure parts (prompt set → trials → table → markdown) are exported for tests; `main` does the
- * model work. Methods: bench/methods.ts.
+ * Draws (bench/accuracy_core.ts): `--draw validation` for every choice, `--draw test` once per
+ * configuration. A run appends judged images to a JSON-lines trial file (resumable); `--shard i/n`
+ * runs every n-th (prompt, seed); `merge` makes the report from any set of trial files, the same
+ * bytes however the trials were split. The model work is in `main`; the rest is pure and tested.
  *
  * @module
  */
@@ -38,7 +40,17 @@ import {
 import { detect } from "../lib/shapes/detect.ts";
 import { enlarge, tileGrid } from "../lib/shapes/grid.ts";
 import { drawText } from "../lib/viz/text.ts";
-import { encodePng } from "../lib/png.ts";
+import { judgeImage } from "./judge.ts";
+import { isacVariant } from "../lib/isac/variant.ts";
+import { DRAWS, drawSeed, parseShard, type Shard } from "./accuracy_core.ts";
+import {
+  commonConfig,
+  type JudgedTrial,
+  mergeTrials,
+  methodOptions,
+  renderReport,
+  type RunConfig,
+} from "./accuracy_report.ts";
 import {
   METHOD_DEFAULTS,
   type MethodOptions,
@@ -415,37 +427,36 @@ export function exampleGrid(
 
 const HELP = `bench/accuracy.ts — multi-class / multi-instance accuracy (ISAC appendix C.3 protocol)
 
-Usage: deno run -A bench/accuracy.ts [options]
+Usage:
+  deno run -A bench/accuracy.ts [run] [options]      judge images, append them to a trial file
+  deno run -A bench/accuracy.ts merge FILE… [--out DIR] [--name NAME]
+                                                     report from trial files (any shards, any order)
 
-Options:
-  --methods a,b,c     methods to run (default all; known: ${METHODS.map((m) => m.name).join(", ")})
-  --per-setting N     prompts per (setting, k) (default 4; --quick 1)
+Run options:
+  --prompts FILE      a prompt file (one prompt a line, parsePromptFile) instead of a draw
+  --draw D            validation (prompt seed ${DRAWS.validation}; every choice is made here) or test
+                      (prompt seed ${DRAWS.test}; report once per configuration) (default validation)
+  --methods a,b,c     methods (default base; known: ${METHODS.map((m) => m.name).join(", ")})
+  --per-setting N     prompts per (setting, k) (default 4)
   --seeds N           seeds per prompt: 0, 100, … (default 1)
-  --steps N           DDIM steps (default ${METHOD_DEFAULTS.steps}; --quick 5)
-  --guidance X        classifier-free guidance (default ${METHOD_DEFAULTS.guidance})
-  --ks 2,3,4,5        the k values (default 2,3,4,5; --quick 2,4)
+  --ks 2,3,4,5        the k values (default 2,3,4,5)
   --settings S        multi-class,multi-instance (default both)
-  --prompts FILE      a prompt file (one prompt a line, parsePromptFile) instead of the draw
-  --prompt-seed N     seed of the prompt draw (default 2025)
+  --steps N           DDIM steps (default ${METHOD_DEFAULTS.steps})
+  --guidance X        classifier-free guidance (default ${METHOD_DEFAULTS.guidance})
   --candidates N      ISAC selection candidates (default ${METHOD_DEFAULTS.candidates})
-  --shifts N          step-selection IterRef shifts (default ${METHOD_DEFAULTS.shifts})
-  --iterref-step N    step-selection step index (default nearest t = 0.821·T)
-  --iterref-lr X      step-selection Adam learning rate (default ${METHOD_DEFAULTS.iterRefLr}; "gsn":
-                      the GSN step size 20·√(…), which wrecks this model's latents)
-  --isac-eta X        ISAC latent optimisation learning rate η (default ${METHOD_DEFAULTS.isacEta}, the paper's)
-  --ae-refine N       A&E refinement iterations per refinement step (default ${METHOD_DEFAULTS.aeRefine})
-  --ablation-form F   select | optimise: ISAC form of the Table 2/3 ablations (default select)
-  --max-minutes M     start no new round of prompts (one per (setting, k)) that would end
-                      after M minutes, judging by the last round (default 27; --quick none)
-  --out DIR           output directory (default bench/results)
-  --weights DIR       model directory (default the embedded weights/shapes)
-  --ep EP             execution provider: wasm (default), node, webgpu or auto
-  --quick             smoke run: 5 steps, k 2 and 4, 1 prompt, 1 seed, 2 candidates, 2 shifts,
-                      1 A&E refinement, no time limit
+  --isac-eta X        ISAC latent optimisation learning rate η (default ${METHOD_DEFAULTS.isacEta})
+  --variant NAME      ISAC objective variant (lib/isac/variant.ts; default attnkit-0.1)
+  --shifts N, --iterref-step N, --iterref-lr X, --ae-refine N, --ablation-form F
+                      as before (step selection, A&E, Table 2/3 ablation form)
+  --shard i/n         run work units u with u mod n = i − 1 (units: (prompt, seed) pairs)
+  --out FILE          trial file (JSON lines, appended; resumes: trials already in it are skipped)
+                      (default bench/results/accuracy/<draw>.<methods>.shard-i-of-n.jsonl)
+  --weights DIR       model directory (default weights/shapes)
+  --ep EP             execution provider: wasm, node (default), webgpu or auto
   -h, --help          this text
 
-Writes DIR/accuracy.md, DIR/accuracy.json and DIR/accuracy_grid.png (rows: methods; columns: the
-first prompt of each (setting, k); seed 0; a green bar = the fraction found).`;
+Merge writes DIR/NAME.md and DIR/NAME.json (default bench/results, accuracy_<draw>); the report is
+a pure function of the trials, so the same trials give the same bytes however they were sharded.`;
 
 function numArg(name: string, v: string): number {
   return finiteArg(name, v, NaN, { min: 0, minExclusive: true });
@@ -458,41 +469,146 @@ function listArg(name: string, v: string | undefined, dflt: readonly string[]): 
   return xs;
 }
 
-/** Samples RSS every 250 ms into the running method's peak. */
-function rssSampler(): {
-  start(method: string): void;
-  stop(): void;
-  peaks: Record<string, number>;
-  close(): void;
-} {
-  const peaks: Record<string, number> = {};
-  let current: string | undefined;
-  const sample = () => {
-    if (!current) return;
-    const mb = Deno.memoryUsage().rss / 2 ** 20;
-    peaks[current] = Math.max(peaks[current] ?? 0, mb);
-  };
-  const timer = setInterval(sample, 250);
-  return {
-    start(m) {
-      current = m;
-      sample();
-    },
-    stop() {
-      sample();
-      current = undefined;
-    },
-    peaks,
-    close() {
-      clearInterval(timer);
-    },
-  };
+/** The run's prompts from its configuration (the same on every shard). */
+export function itemsOfConfig(c: RunConfig): BenchItem[] {
+  if (c.promptFile) return itemsFromFile(parsePromptFile(c.promptFile.text));
+  return itemsFromBenchmark(benchmarkPrompts({
+    seed: c.promptSeed,
+    perSetting: c.perSetting,
+    ks: c.ks,
+    settings: c.settings as ("multi-class" | "multi-instance")[],
+  }));
+}
+
+/** Work units of a shard: (item, seed) pairs in item-major order, every n-th from i. */
+export function shardUnits(
+  items: readonly BenchItem[],
+  seeds: readonly number[],
+  shard: Shard,
+): { item: BenchItem; seed: number }[] {
+  return items.flatMap((item) => seeds.map((seed) => ({ item, seed })))
+    .filter((_, u) => u % shard.count === shard.index);
+}
+
+/** Reads a trial file: its configuration line and its trials. */
+export function parseTrialFile(
+  text: string,
+  name: string,
+): { config: RunConfig; trials: JudgedTrial[] } {
+  const lines = text.split("\n").filter((l) => l.trim());
+  if (lines.length === 0) throw new AttnkitError("files", `${name} is empty`);
+  let config: RunConfig | undefined;
+  const trials: JudgedTrial[] = [];
+  for (const [i, l] of lines.entries()) {
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(l);
+    } catch {
+      // A line cut by a killed run: ignore only the last one.
+      if (i === lines.length - 1) continue;
+      throw new AttnkitError("files", `${name}:${i + 1} is not JSON`);
+    }
+    if (o.config) config = o.config as RunConfig;
+    else trials.push(o as unknown as JudgedTrial);
+  }
+  if (!config) throw new AttnkitError("files", `${name} has no configuration line`);
+  return { config, trials };
+}
+
+/** The report of merged trial files (pure: same trials, same bytes). */
+export function mergeReport(
+  files: readonly { config: RunConfig; trials: JudgedTrial[] }[],
+): { md: string; json: string } {
+  const config = commonConfig(files.map((f) => f.config));
+  const items = itemsOfConfig(config);
+  // Re-judge from the stored detections, so the report follows bench/judge.ts as it is now.
+  const groupsOf = new Map(items.map((it) => [it.id, it.groups]));
+  const trials = mergeTrials(files.map((f) => f.trials)).map((t) =>
+    t.detected && groupsOf.has(t.item) && t.error === undefined
+      ? { ...t, judgement: judgeImage(groupsOf.get(t.item)!, t.detected) }
+      : t
+  );
+  const present = new Set(trials.map((t) => t.method));
+  const methods = METHODS.filter((m) => present.has(m.name)).map((m) => ({
+    name: m.name,
+    label: m.label,
+    note: m.note,
+  }));
+  for (const m of present) {
+    if (!methods.some((x) => x.name === m)) methods.push({ name: m, label: m, note: "" });
+  }
+  // Only prompts every method ran with every seed: cells and differences then share one set.
+  const have = new Set(trials.map((t) => `${t.method}/${t.item}/${t.seed}`));
+  const used = items.filter((it) =>
+    methods.every((m) => config.seeds.every((s) => have.has(`${m.name}/${it.id}/${s}`)))
+  );
+  const usedIds = new Set(used.map((it) => it.id));
+  const dropped = trials.length - trials.filter((t) => usedIds.has(t.item)).length;
+  const opts = methodOptions(files);
+  // Methods that ran with the same options share one command line.
+  const byOpts = new Map<string, string[]>();
+  for (const m of methods) {
+    const k = JSON.stringify(opts.get(m.name));
+    byOpts.set(k, [...(byOpts.get(k) ?? []), m.name]);
+  }
+  const commands = [...byOpts.entries()].map(([k, ms]) => {
+    const o = JSON.parse(k) as Record<string, unknown>;
+    if (typeof o.command === "string") return `\`${o.command}\` (methods ${ms.join(", ")})`;
+    return `\`deno run -A bench/accuracy.ts --draw ${config.draw} --per-setting ${config.perSetting} ` +
+      `--seeds ${config.seeds.length} --methods ${ms.join(",")} --isac-eta ${o.isacEta} ` +
+      `--variant ${
+        o.isacVariant ?? "attnkit-0.1"
+      } --candidates ${o.candidates} --ae-refine ${o.aeRefine} ` +
+      `--ablation-form ${o.ablationForm} --ep node\``;
+  });
+  const imageSeconds = trials.filter((t) => usedIds.has(t.item)).reduce((s, t) => s + t.ms, 0) /
+    1000;
+  const kept = trials.filter((t) => usedIds.has(t.item));
+  const { md, data } = renderReport(config, used, kept, methods, [
+    ...(dropped > 0
+      ? [`${dropped} image(s) of prompts that not every method ran with every seed are left out.`]
+      : []),
+    `Generated by ${
+      commands.join(" and ")
+    } (any \`--shard i/n\` split), then \`bench/accuracy.ts merge\`; ${kept.length} images, ${
+      (imageSeconds / 60).toFixed(1)
+    } image-minutes of sampling.`,
+  ]);
+  return { md, json: JSON.stringify({ config, items: used, data }, null, 1) + "\n" };
+}
+
+async function mergeCmd(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: "string" }, name: { type: "string" } },
+  });
+  if (positionals.length === 0) throw new AttnkitError("files", "expected trial files (.jsonl)");
+  const files = [];
+  for (const p of positionals) {
+    const text = await Deno.readTextFile(p).catch((e) => {
+      throw new AttnkitError("files", `cannot read ${p}: ${e.message}`);
+    });
+    files.push(parseTrialFile(text, p));
+  }
+  const { md, json } = mergeReport(files);
+  const outDir = values.out ?? "bench/results";
+  const name = values.name ?? `accuracy_${files[0].config.draw}`;
+  await Deno.mkdir(outDir, { recursive: true });
+  await Deno.writeTextFile(`${outDir}/${name}.md`, md);
+  await Deno.writeTextFile(`${outDir}/${name}.json`, json);
+  console.log(md);
 }
 
 async function main(): Promise<void> {
+  const args = [...Deno.args];
+  if (args[0] === "merge") return await mergeCmd(args.slice(1));
+  if (args[0] === "run") args.shift();
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
+      draw: { type: "string" },
+      prompts: { type: "string" },
       methods: { type: "string" },
       "per-setting": { type: "string" },
       seeds: { type: "string" },
@@ -500,20 +616,18 @@ async function main(): Promise<void> {
       guidance: { type: "string" },
       ks: { type: "string" },
       settings: { type: "string" },
-      prompts: { type: "string" },
-      "prompt-seed": { type: "string" },
       candidates: { type: "string" },
       shifts: { type: "string" },
       "iterref-step": { type: "string" },
       "iterref-lr": { type: "string" },
       "ae-refine": { type: "string" },
       "isac-eta": { type: "string" },
+      variant: { type: "string" },
       "ablation-form": { type: "string" },
-      "max-minutes": { type: "string" },
+      shard: { type: "string" },
       out: { type: "string" },
       weights: { type: "string" },
       ep: { type: "string" },
-      quick: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -521,15 +635,13 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  const quick = values.quick ?? false;
-  const t0 = performance.now();
-  const methodNames = listArg("methods", values.methods, METHODS.map((m) => m.name));
-  const perSetting = intArg("per-setting", values["per-setting"], quick ? 1 : 4, 1);
+  const draw = values.draw ?? "validation";
+  const promptSeed = drawSeed(draw);
+  const methodNames = listArg("methods", values.methods, ["base"]);
+  const perSetting = intArg("per-setting", values["per-setting"], 4, 1);
   const nSeeds = intArg("seeds", values.seeds, 1, 1);
   const seeds = Array.from({ length: nSeeds }, (_, j) => 100 * j);
-  const ks = listArg("ks", values.ks, quick ? ["2", "4"] : ["2", "3", "4", "5"]).map((k) =>
-    intArg("ks", k, 2, 2)
-  );
+  const ks = listArg("ks", values.ks, ["2", "3", "4", "5"]).map((k) => intArg("ks", k, 2, 2));
   const settings = listArg("settings", values.settings, ["multi-class", "multi-instance"]);
   for (const s of settings) {
     if (s !== "multi-class" && s !== "multi-instance") {
@@ -541,15 +653,18 @@ async function main(): Promise<void> {
   if (ablationForm !== "select" && ablationForm !== "optimise") {
     throw new AttnkitError("--ablation-form", `must be select or optimise, got "${ablationForm}"`);
   }
+  const variant = values.variant ?? "attnkit-0.1";
+  isacVariant(variant, "--variant");
   const options: MethodOptions = {
-    steps: intArg("steps", values.steps, quick ? 5 : METHOD_DEFAULTS.steps, 1),
+    steps: intArg("steps", values.steps, METHOD_DEFAULTS.steps, 1),
     guidance,
-    candidates: intArg("candidates", values.candidates, quick ? 2 : METHOD_DEFAULTS.candidates, 1),
-    shifts: intArg("shifts", values.shifts, quick ? 2 : METHOD_DEFAULTS.shifts, 0),
+    candidates: intArg("candidates", values.candidates, METHOD_DEFAULTS.candidates, 1),
+    shifts: intArg("shifts", values.shifts, METHOD_DEFAULTS.shifts, 0),
     isacEta: values["isac-eta"] === undefined
       ? METHOD_DEFAULTS.isacEta
       : numArg("isac-eta", values["isac-eta"]),
-    aeRefine: intArg("ae-refine", values["ae-refine"], quick ? 1 : METHOD_DEFAULTS.aeRefine, 0),
+    isacVariant: variant,
+    aeRefine: intArg("ae-refine", values["ae-refine"], METHOD_DEFAULTS.aeRefine, 0),
     ablationForm,
     iterRefLr: values["iterref-lr"] === undefined
       ? METHOD_DEFAULTS.iterRefLr
@@ -560,228 +675,128 @@ async function main(): Promise<void> {
       ? {}
       : { iterRefStep: intArg("iterref-step", values["iterref-step"], 0) }),
   };
-  const maxMinutes = values["max-minutes"] === undefined
-    ? (quick ? Infinity : 27)
-    : finiteArg("max-minutes", values["max-minutes"], 27, { min: 0, minExclusive: true });
-  const promptSeed = intArg("prompt-seed", values["prompt-seed"], 2025);
-  const outDir = values.out ?? "bench/results";
-
-  let items: BenchItem[];
-  let promptSource: string;
-  if (values.prompts) {
+  const shard = parseShard(values.shard);
+  const resolved: ResolvedMethod[] = await resolveMethods(methodNames);
+  for (const r of resolved) {
+    if (r.unavailable) throw new AttnkitError("--methods", `${r.entry.name}: ${r.unavailable}`);
+  }
+  const weights = values.weights ?? "weights/shapes";
+  const modelConfig = JSON.parse(
+    await Deno.readTextFile(`${weights}/config.json`).catch((e) => {
+      throw new AttnkitError("--weights", `cannot read ${weights}/config.json: ${e.message}`);
+    }),
+  );
+  const ep = await epArg(values.ep ?? "node");
+  let promptFile: RunConfig["promptFile"];
+  if (values.prompts !== undefined) {
     const text = await Deno.readTextFile(values.prompts).catch((e) => {
       throw new AttnkitError("--prompts", `cannot read ${values.prompts}: ${e.message}`);
     });
-    items = itemsFromFile(parsePromptFile(text));
-    if (items.length === 0) throw new AttnkitError("--prompts", `no prompts in ${values.prompts}`);
-    promptSource = `${items.length} prompt(s) from ${values.prompts}`;
-  } else {
-    items = itemsFromBenchmark(benchmarkPrompts({
-      seed: promptSeed,
-      perSetting,
-      ks,
-      settings: settings as ("multi-class" | "multi-instance")[],
-    }));
-    promptSource =
-      `benchmarkPrompts({ seed: ${promptSeed}, perSetting: ${perSetting}, ks: [${ks}] })` +
-      " (lib/shapes/benchmark_prompts.ts: multi-class draws the categories in turn and a random " +
-      "k-subset with random colours; multi-instance cycles through the classes)";
+    if (parsePromptFile(text).length === 0) {
+      throw new AttnkitError("--prompts", `no prompts in ${values.prompts}`);
+    }
+    promptFile = { path: values.prompts, text };
   }
-  await Deno.mkdir(outDir, { recursive: true }).catch((e) => {
-    throw new AttnkitError("--out", `cannot create ${outDir}: ${e.message}`);
+  const config: RunConfig = {
+    ...(promptFile ? { promptFile } : {}),
+    draw: promptFile ? "file" : draw,
+    promptSeed,
+    perSetting,
+    ks,
+    settings,
+    seeds,
+    options: { ...options } as unknown as Record<string, unknown>,
+    model: `${modelConfig.name} (${modelConfig.training?.steps ?? "?"} training steps)`,
+  };
+  const out = values.out ??
+    `bench/results/accuracy/${draw}.${methodNames.join("+")}.shard-${
+      shard.index + 1
+    }-of-${shard.count}.jsonl`;
+  await Deno.mkdir(out.replace(/\/[^/]*$/, "") || ".", { recursive: true }).catch((e) => {
+    throw new AttnkitError("--out", `cannot create the folder of ${out}: ${e.message}`);
   });
+  const done = new Set<string>();
+  const existing = await Deno.readTextFile(out).catch(() => undefined);
+  if (existing !== undefined && existing.trim()) {
+    const f = parseTrialFile(existing, out);
+    commonConfig([f.config, config]);
+    if (JSON.stringify(f.config.options) !== JSON.stringify(config.options)) {
+      throw new AttnkitError(
+        "--out",
+        `${out} was written with other method options; use another file`,
+      );
+    }
+    for (const t of f.trials) done.add(`${t.method}/${t.item}/${t.seed}`);
+    // Drop a line cut short by a killed run before appending.
+    if (!existing.endsWith("\n")) {
+      await Deno.writeTextFile(out, existing.slice(0, existing.lastIndexOf("\n") + 1));
+    }
+  } else {
+    await Deno.writeTextFile(out, JSON.stringify({ config }) + "\n");
+  }
 
-  const resolved: ResolvedMethod[] = await resolveMethods(methodNames);
-  for (const r of resolved) if (r.unavailable) console.error(`${r.entry.name}: ${r.unavailable}`);
   const { loadShapesModel } = await import("../lib/models/shapes.ts");
-  const weights = values.weights ?? "weights/shapes";
-  const config = JSON.parse(await Deno.readTextFile(`${weights}/config.json`));
-  const ep = await epArg(values.ep ?? "wasm");
   const model = await loadShapesModel({ dir: weights, session: { executionProviders: [ep] } });
-  const modelName = `${config.name} (${
-    config.training?.steps ?? "?"
-  } training steps, ${weights}; onnxruntime execution provider ${ep}${
-    ep === "wasm" ? ", 1 thread" : ""
-  })`;
-
-  // Grid: the first prompt of each (setting, k), first seed.
-  const gridItems: BenchItem[] = [];
-  for (const it of items) {
-    if (!gridItems.some((g) => g.setting === it.setting && g.k === it.k)) gridItems.push(it);
+  const units = shardUnits(itemsOfConfig(config), seeds, shard);
+  const total = units.length * resolved.length;
+  const t0 = performance.now();
+  // Warm-up: the first call of a method builds sessions and gradient graphs.
+  for (const r of resolved) {
+    await r.run!(model, "a photo of two red circles and a blue star", 99_999, {
+      ...options,
+      steps: 2,
+      candidates: Math.min(2, options.candidates),
+      shifts: Math.min(1, options.shifts),
+      aeRefine: 0,
+    }).catch((e) => console.error(`warm-up of ${r.entry.name} failed: ${e?.message ?? e}`));
   }
-  const gridCols = gridItems.slice(0, 8);
-  const gridImages = new Map<string, { image: Uint8Array; accuracy: number }>();
-
-  const runnable = resolved.filter((r) => r.run);
-  const rss = rssSampler();
-  const trials: Trial[] = [];
-  const total = items.length * seeds.length * runnable.length;
-  const notes: string[] = [];
-  const rounds = new Map<number, number>(); // item id → round index (its j in round-robin order)
-  const seen = new Map<string, number>();
-  for (const it of items) {
-    const key = `${it.setting}/${it.k}`;
-    rounds.set(it.id, seen.get(key) ?? 0);
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-  }
-  const roundStart = new Map<number, number>();
-  let ran = items.length;
-  const save = async (final: boolean) => {
-    const rows = aggregate(
-      items.slice(0, ran),
-      trials,
-      resolved.map((r) => ({
-        name: r.entry.name,
-        label: r.entry.label,
-        unavailable: r.unavailable,
-      })),
-      rss.peaks,
-    );
-    const meta: RunMeta = {
-      command: `deno run -A bench/accuracy.ts ${Deno.args.join(" ")}`.trim(),
-      date: new Date().toISOString(),
-      model: modelName,
-      options,
-      seeds,
-      promptSource,
-      totalSeconds: (performance.now() - t0) / 1000,
-      notes: [
-        ...notes,
-        ...(final ? [] : ["PARTIAL: the run was still going when this was written."]),
-      ],
-    };
-    const md = renderMarkdown(
-      meta,
-      items.slice(0, ran),
-      rows,
-      resolved.map((r) => ({ label: r.entry.label, note: r.entry.note })),
-    );
-    await Deno.writeTextFile(`${outDir}/accuracy.md`, md);
-    await Deno.writeTextFile(
-      `${outDir}/accuracy.json`,
-      JSON.stringify({ meta, items: items.slice(0, ran), rows, trials }, null, 1) + "\n",
-    );
-    return md;
-  };
-
-  // Warm-up: the first call of a method builds sessions and gradient graphs; keep that out of
-  // the latencies.
-  const warm = performance.now();
-  const warmOpts: MethodOptions = {
-    ...options,
-    steps: 2,
-    candidates: Math.min(2, options.candidates),
-    shifts: Math.min(1, options.shifts),
-    aeRefine: 0,
-  };
-  delete warmOpts.iterRefStep;
-  for (const r of runnable) {
-    await r.run!(model, "a photo of two red circles and a blue star", 99_999, warmOpts).catch(
-      (e) =>
-        console.error(`warm-up of ${r.entry.name} failed: ${e instanceof Error ? e.message : e}`),
-    );
-  }
-  notes.push(
-    `Warm-up: every method ran once at 2 steps before the timed runs (${
-      ((performance.now() - warm) / 1000).toFixed(0)
-    } s, included in the total time, not in the latencies).`,
-  );
-
-  let done = 0;
-  for (const it of items) {
-    const round = rounds.get(it.id)!;
-    if (!roundStart.has(round)) {
-      roundStart.set(round, performance.now());
-      const elapsed = (performance.now() - t0) / 60000;
-      const prev = roundStart.get(round - 1);
-      const roundMin = prev === undefined ? 0 : (performance.now() - prev) / 60000;
-      if (round > 0 && elapsed + roundMin > maxMinutes) {
-        ran = it.id;
-        notes.push(
-          `Cut short by --max-minutes ${maxMinutes}: ${round} of ${perSetting} prompt round(s) run.`,
-        );
-        break;
+  let count = 0;
+  for (const { item, seed } of units) {
+    for (const r of resolved) {
+      count++;
+      if (done.has(`${r.entry.name}/${item.id}/${seed}`)) continue;
+      let trial: JudgedTrial;
+      try {
+        const res = await r.run!(model, item.prompt, seed, options);
+        const found = detect(res.image).map((x) => ({
+          cls: x.cls,
+          colour: x.colour,
+          clsScore: x.clsScore,
+        }));
+        trial = {
+          method: r.entry.name,
+          item: item.id,
+          seed,
+          ms: Math.round(res.ms),
+          judgement: judgeImage(item.groups, found),
+          detected: found,
+          ...(res.note ? { note: res.note } : {}),
+        };
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        trial = {
+          method: r.entry.name,
+          item: item.id,
+          seed,
+          ms: 0,
+          judgement: judgeImage(item.groups, []),
+          error: msg.split("\n")[0],
+        };
       }
+      await Deno.writeTextFile(out, JSON.stringify(trial) + "\n", { append: true });
+      const el = (performance.now() - t0) / 1000;
+      console.error(
+        `[${count}/${total} ${
+          el.toFixed(0)
+        } s] ${r.entry.name} ${item.setting} k=${item.k} seed ${seed}: ` +
+          `class ${pct(trial.judgement.classOnly)} +colour ${pct(trial.judgement.classColour)} ` +
+          `inst ${pct(trial.judgement.instanceCapped)}${trial.judgement.exact ? " exact" : ""} ` +
+          `(${(trial.ms / 1000).toFixed(1)} s)${trial.error ? ` ERROR ${trial.error}` : ""}`,
+      );
     }
-    for (const seed of seeds) {
-      for (const r of runnable) {
-        rss.start(r.entry.name);
-        let trial: Trial;
-        try {
-          const out = await r.run!(model, it.prompt, seed, options);
-          const found = detect(out.image);
-          trial = {
-            method: r.entry.name,
-            item: it.id,
-            seed,
-            ...judge(it.groups, found),
-            ms: out.ms,
-            detected: found.map((d) => ({ cls: d.cls, colour: d.colour, clsScore: d.clsScore })),
-            ...(out.note ? { note: out.note } : {}),
-          };
-          if (seed === seeds[0] && gridCols.includes(it)) {
-            gridImages.set(`${r.entry.name}/${it.id}`, {
-              image: out.image,
-              accuracy: settingAccuracy(it.setting, trial),
-            });
-          }
-        } catch (e) {
-          const msg = e instanceof Error ? e.message : String(e);
-          trial = {
-            method: r.entry.name,
-            item: it.id,
-            seed,
-            classAccuracy: 0,
-            instanceAccuracy: 0,
-            exact: false,
-            ms: 0,
-            detected: [],
-            error: msg.split("\n")[0],
-          };
-        }
-        rss.stop();
-        trials.push(trial);
-        done++;
-        const el = (performance.now() - t0) / 1000;
-        console.error(
-          `[${done}/${total} ${Math.floor(el / 60)}:${
-            String(Math.floor(el % 60)).padStart(2, "0")
-          }] ` +
-            `${r.entry.name} ${it.setting} k=${it.k} seed ${seed}: class ${
-              pct(trial.classAccuracy)
-            } ` +
-            `inst ${pct(trial.instanceAccuracy)}${trial.exact ? " exact" : ""} ` +
-            `(${(trial.ms / 1000).toFixed(1)} s)${trial.error ? ` ERROR ${trial.error}` : ""}`,
-        );
-      }
-    }
-    await save(false);
   }
-  rss.close();
-
-  const gridRows = runnable.map((r) => ({
-    label: r.entry.label,
-    tiles: gridCols.map((it) =>
-      gridImages.get(`${r.entry.name}/${it.id}`) ??
-        { image: new Uint8Array(64 * 64 * 3).fill(128), accuracy: 0 }
-    ),
-  }));
-  if (gridRows.length > 0 && gridCols.length > 0) {
-    const grid = exampleGrid(
-      gridCols.map((it) =>
-        `${it.setting === "file" ? "" : `${it.setting} k=${it.k}: `}${it.prompt}`
-      ),
-      gridRows,
-    );
-    await Deno.writeFile(
-      `${outDir}/accuracy_grid.png`,
-      await encodePng(grid.rgb, grid.width, grid.height),
-    );
-  }
-  notes.push(`Example grid: ${outDir}/accuracy_grid.png.`);
-  const md = await save(true);
   await model.release();
-  console.log(md);
+  console.error(`wrote ${out}`);
 }
 
 if (import.meta.main) await runCli(main);

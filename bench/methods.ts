@@ -63,6 +63,8 @@ export interface MethodOptions {
   aeRefine: number;
   /** Which ISAC form the Table 2/3 ablations use. */
   ablationForm: "select" | "optimise";
+  /** ISAC objective variant (lib/isac/variant.ts; default attnkit-0.1). */
+  isacVariant?: string;
   /** InitNO: most refinement iterations at a refinement step (InitNO's 20; undefined = 20). */
   initnoRefine?: number;
   /**
@@ -189,6 +191,7 @@ async function selectionSweep(
     opts.steps,
     opts.guidance,
     opts.candidates,
+    opts.isacVariant,
   ]);
   if (lastSweep?.key === key) return lastSweep.sweep;
   const run = async (): Promise<Sweep> => {
@@ -198,7 +201,11 @@ async function selectionSweep(
     const { sampleLatents } = await import("../lib/runtime/sample.ts");
     const schedules = await tableTwo();
     const t0 = performance.now();
-    const spec = isacSpecFor(model, prompt).isac;
+    const { isacVariant } = await import("../lib/isac/variant.ts");
+    const spec = {
+      ...isacSpecFor(model, prompt).isac,
+      variant: isacVariant(opts.isacVariant ?? "attnkit-0.1"),
+    };
     const n = opts.candidates;
     const metrics = [...new Set(ABLATIONS.map((a) => a.metric))];
     const scores: Record<string, number[]> = {};
@@ -251,6 +258,7 @@ async function isacMethod(
   const { isacSpecFor } = await import("../lib/control/isac_spec.ts");
   const { selectLatent } = await import("../lib/control/select_latent.ts");
   const { optimiseLatent } = await import("../lib/control/optimise_latent.ts");
+  const { isacVariant } = await import("../lib/isac/variant.ts");
   const schedule = (await tableTwo())[letter];
   return async (model, prompt, seed, opts) => {
     const which = form === "ablation" ? opts.ablationForm : form;
@@ -265,7 +273,8 @@ async function isacMethod(
     }
     const t0 = performance.now();
     const parsed = isacSpecFor(model, prompt);
-    const spec = { ...parsed, isac: { ...parsed.isac, metric } };
+    const variant = isacVariant(opts.isacVariant ?? "attnkit-0.1");
+    const spec = { ...parsed, isac: { ...parsed.isac, metric, variant } };
     const common = { seed, steps: opts.steps, guidance: opts.guidance, schedule, spec };
     if (which === "select") {
       const sel = await selectLatent(model, prompt, { ...common, candidates: opts.candidates });
@@ -483,6 +492,14 @@ export const METHODS: readonly MethodEntry[] = [
     note: `ISAC Table 2 ${letter}: ${SCHEDULE_NOTES[letter]}`,
     load: () => isacMethod("ablation", letter, "mpo"),
   })),
+  {
+    name: "isac-G",
+    label: "ISAC G (soft, MPO)",
+    group: "schedule",
+    note: "ISAC Table 2 G (the paper's: soft schedule, MPO) in the ablation form; in the select " +
+      "form it picks exactly what isac-sel picks (from the shared run, whose wall time it reports)",
+    load: () => isacMethod("ablation", "G", "mpo"),
+  },
   ...(["iou", "kl", "mae"] as const).map((metric): MethodEntry => ({
     name: `isac-${metric}`,
     label: `ISAC ${metric.toUpperCase()}`,

@@ -23,7 +23,9 @@ import { isacLoss } from "../lib/isac/loss.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import type { DiffusionModel } from "../lib/runtime/model.ts";
 import { type Tensor, tensor } from "../lib/tensor.ts";
-import type { PromptSpec } from "../lib/control/isac_spec.ts";
+import { isacSpecFor, type PromptSpec } from "../lib/control/isac_spec.ts";
+import type { IsacVariant } from "../lib/isac/loss.ts";
+import { type Verdict, verdictOf } from "../lib/shapes/verdict.ts";
 
 /** Options of {@link runOptimise}. */
 export interface RunOptimiseOptions {
@@ -45,6 +47,8 @@ export interface RunOptimiseOptions {
   ep: ExecutionProvider;
   /** Learning rate η (default 0.01, the paper's). */
   eta?: number;
+  /** ISAC objective variant (default attnkit-0.1). */
+  variant?: IsacVariant;
 }
 
 const T = 128;
@@ -117,16 +121,30 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
       progress: Deno.stderr.isTerminal(),
     };
     const base = await sampleLatents(model, opts.prompt, { ...common, label: `base s${seed}` });
-    const opt = await optimiseLatent(model, opts.prompt, { ...common, eta: opts.eta });
+    const parsed = isacSpecFor(model, opts.prompt);
+    const spec = { ...parsed, isac: { ...parsed.isac, variant: opts.variant } };
+    const opt = await optimiseLatent(model, opts.prompt, { ...common, eta: opts.eta, spec });
     const both = tensor(
       [2, ...base.shape.slice(1)],
       new Float32Array([...base.data, ...opt.latents.data]),
     );
     const images = await decodeLatents(model, both);
     const [, , H, W] = images.shape;
-    tiles.push(drawText(resizeNearest(imageBytes(images, 0), W, H, T, T), T, T, `base s${seed}`));
+    const vb = verdictOf(opts.prompt, imageBytes(images, 0));
+    const vo = verdictOf(opts.prompt, imageBytes(images, 1));
+    const pctOf = (v: Verdict) => v.short;
+    tiles.push(
+      drawText(
+        resizeNearest(imageBytes(images, 0), W, H, T, T),
+        T,
+        T,
+        `base s${seed} ${pctOf(vb)}`,
+      ),
+    );
     tiles.push(drawText(await clustersOf(model, base, opt.spec, context), T, T, "inst"));
-    tiles.push(drawText(resizeNearest(imageBytes(images, 1), W, H, T, T), T, T, `ISAC opt`));
+    tiles.push(
+      drawText(resizeNearest(imageBytes(images, 1), W, H, T, T), T, T, `ISAC opt ${pctOf(vo)}`),
+    );
     tiles.push(drawText(await clustersOf(model, opt.latents, opt.spec, context), T, T, "inst"));
     const log: OptimiseStepLog[] = opt.log;
     tiles.push(drawText(
@@ -146,6 +164,8 @@ export async function runOptimise(opts: RunOptimiseOptions): Promise<void> {
         ` | ‖∇‖ ${Math.min(...log.map((s) => s.gradNorm[0])).toExponential(1)}…${
           Math.max(...log.map((s) => s.gradNorm[0])).toExponential(1)
         }`,
+      `  base: ${vb.text}`,
+      `  ISAC opt: ${vo.text}`,
     );
   }
   const grid = tileGrid(tiles, T, T, 5, 4, 255);

@@ -91,3 +91,6 @@ export {
 } from "../losses/syngen.ts";
 export { accumulateMapsOrt, type OrtMapsOptions } from "../attention/accumulate_ort.ts";
 export { denoiseWithMaps, hasGraphMaps, type MapsRequest } from "../runtime/maps.ts";
+export { DEFAULT_VARIANT, resolveVariant } from "../isac/loss.ts";
+export type { IsacBinding, IsacVariant } from "../isac/loss.ts";
+export { ISAC_VARIANTS, isacVariant } from "../isac/variant.ts";

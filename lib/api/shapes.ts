@@ -31,3 +31,5 @@ export type {
   BenchmarkSetting,
   FilePrompt,
 } from "../shapes/benchmark_prompts.ts";
+export { verdictOf } from "../shapes/verdict.ts";
+export type { Verdict } from "../shapes/verdict.ts";

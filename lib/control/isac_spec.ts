@@ -39,6 +39,10 @@ export function isacSpecFor(
       counts: targets.map((t) => t.count),
       signs: Array.from({ length: k }, () => new Array(k).fill(1)),
       seed: opts.seed ?? 0,
+      // Read only by variants with attribute binding (IsacVariant.bind).
+      bind: targets.flatMap((t, cls) =>
+        t.attributes.map((a) => ({ token: a.token, cls, word: a.word }))
+      ),
     },
   };
 }

@@ -138,7 +138,7 @@ export function clusterSizes(assign: Int32Array, n: number): Int32Array {
 }
 
 /**
- * `block[:, :F] · K̄` as float64 `[F, n]`, where `block` holds F rows of `stride` values whose
+ * `block[:, :F] · K̄` as float64 `[F, n]` (with `sum`, `block[:, :F] · K`, the paper's plain sum), where `block` holds F rows of `stride` values whose
  * first F are the foreground self-attention (the feature matrix qualifies, stride F + 2).
  */
 export function masksOf(
@@ -147,6 +147,7 @@ export function masksOf(
   f: number,
   assign: Int32Array,
   n: number,
+  sum = false,
 ): Float64Array {
   const sizes = clusterSizes(assign, n);
   const out = new Float64Array(f * n);
@@ -154,7 +155,7 @@ export function masksOf(
     const row = a * stride;
     const o = a * n;
     for (let b = 0; b < f; b++) out[o + assign[b]] += block[row + b];
-    for (let c = 0; c < n; c++) if (sizes[c] > 0) out[o + c] /= sizes[c];
+    if (!sum) { for (let c = 0; c < n; c++) if (sizes[c] > 0) out[o + c] /= sizes[c]; }
   }
   return out;
 }

@@ -14,6 +14,17 @@
  *    `L_cls = max_{i<j} sign(i, j) · metric(CA_cls_i, CA_cls_j)` (Eq. 9; 0 when k < 2).
  * 8. `value = w.ins · L_ins + w.cls · L_cls` (Eq. 10).
  *
+ * Variants (`spec.variant`, see variant.ts for the named presets and why each exists): the
+ * defaults are the pipeline above; `propagate: "self-minmax"` uses the min-max normalised self map
+ * in Eq. 3 (the paper literally); `masks: "sum"` uses the paper's plain `SA_fg · K`;
+ * `classNorm: "joint"` divides every class map by ONE maximum over all of them, so a class that is
+ * barely attended stays small (absent) instead of being rescaled to a peak of 1, and
+ * `classNorm: "none"` leaves them as propagated (the paper literally); `pairs: "mean"` averages the
+ * pair similarities instead of Eq. 8-9's max; `bind` adds the attribute tokens of `spec.bind`
+ * (sign −1 with their own class, +1 with other classes of another colour), either inside Eq. 9's
+ * max ("in-max", the paper literally, where a −MPO never wins while a repel pair exists) or as a
+ * separate term `reduce_repel(MPO) + reduce_bind(−MPO)` ("separate") that can act.
+ *
  * The gradient is exact for the value with the K-means assignment, the binarisation and the
  * foreground held constant (they are piecewise constant), taking subgradients at every max: the
  * maximising pair, the maximising pixel, the class-map maximum, and the min-max normalisations'
@@ -49,7 +60,44 @@ export interface IsacSpec {
   maxIter?: number;
   /** Multiplier on the clustering features' coordinate columns (default 1). */
   coordWeight?: number;
+  /** Attribute tokens bound to a class (attribute–object binding, sign −1); used by `variant.bind`. */
+  bind?: readonly IsacBinding[];
+  /** Which construction of the objective (default {@link DEFAULT_VARIANT}); see variant.ts. */
+  variant?: IsacVariant;
 }
+
+/** An attribute token bound to one of the spec's classes ("red" of "a red circle"). */
+export interface IsacBinding {
+  /** The attribute token's column in the cross map. */
+  token: number;
+  /** Index of the class (into `tokens`) it describes. */
+  cls: number;
+  /** The attribute word: an attribute repels another class only when that class lacks the word. */
+  word: string;
+}
+
+/** The choices of the objective's construction that the paper leaves open or states ambiguously. */
+export interface IsacVariant {
+  /** Eq. 3's self map: the raw accumulated map, rows summing to 1 ("self"), or min-max normalised ("self-minmax", the paper's SA_t ∈ [0, 1]). */
+  propagate?: "self" | "self-minmax";
+  /** Instance masks: cluster-averaged columns ("mean") or the paper's plain `SA_fg · K` ("sum"). */
+  masks?: "mean" | "sum";
+  /** Class maps: each divided by its own maximum ("per-class"), all by their joint maximum ("joint"), or as propagated ("none", the paper's). */
+  classNorm?: "per-class" | "joint" | "none";
+  /** Reduction over pairs in Eq. 8-9: "max" (the paper's) or "mean". */
+  pairs?: "max" | "mean";
+  /** Attribute binding: "none", "in-max" (inside Eq. 9's max, the paper's) or "separate". */
+  bind?: "none" | "in-max" | "separate";
+}
+
+/** The construction used when a spec names none (attnkit's first one). */
+export const DEFAULT_VARIANT: Readonly<Required<IsacVariant>> = {
+  propagate: "self",
+  masks: "mean",
+  classNorm: "per-class",
+  pairs: "max",
+  bind: "none",
+};
 
 /** The weights of Eq. 10 at one timestep. */
 export interface IsacWeights {
@@ -170,37 +218,97 @@ function column(d: Float64Array, rows: number, cols: number, c: number): Float64
   return out;
 }
 
-/** The largest `sign · metric` over pairs i < j of `vectors`, and the pair (first on ties). */
-function maxPair(
+/** A pair of vectors with the sign its similarity enters with. */
+type SignedPair = readonly [number, number, number];
+
+/** A reduced group of pairs: its value and each pair's weight in it (for the backward pass). */
+interface Reduced {
+  value: number;
+  /** The pair attaining a max (first on ties), or null for an empty group or a mean. */
+  pair: readonly [number, number] | null;
+  /** d value / d (sign · similarity) of each pair, same order as the group. */
+  weights: number[];
+}
+
+/** `max` or `mean` over a group of `sign · metric(v_a, v_b)` (0 for an empty group). */
+function reducePairs(
   vectors: readonly Float64Array[],
+  group: readonly SignedPair[],
   metric: SimilarityMetric,
-  sign: (i: number, j: number) => number,
-): { value: number; pair: readonly [number, number] | null } {
-  let value = 0;
-  let pair: readonly [number, number] | null = null;
-  for (let i = 0; i < vectors.length; i++) {
-    for (let j = i + 1; j < vectors.length; j++) {
-      const v = sign(i, j) * similarity(metric, vectors[i], vectors[j]).value;
-      if (pair === null || v > value) {
-        value = v;
-        pair = [i, j];
-      }
-    }
+  how: "max" | "mean",
+): Reduced {
+  const weights = new Array(group.length).fill(0);
+  if (group.length === 0) return { value: 0, pair: null, weights };
+  const vals = group.map(([a, b, sg]) => sg * similarity(metric, vectors[a], vectors[b]).value);
+  if (how === "mean") {
+    weights.fill(1 / group.length);
+    return { value: vals.reduce((x, y) => x + y, 0) / group.length, pair: null, weights };
   }
-  return { value, pair };
+  let best = 0;
+  for (let q = 1; q < vals.length; q++) if (vals[q] > vals[best]) best = q;
+  weights[best] = 1;
+  return { value: vals[best], pair: [group[best][0], group[best][1]], weights };
+}
+
+/** The variant with every field filled in. */
+export function resolveVariant(v: IsacVariant | undefined): Required<IsacVariant> {
+  return { ...DEFAULT_VARIANT, ...(v ?? {}) };
+}
+
+/**
+ * The class-term pair groups: class–class pairs with `signs`, and with `bind` the attribute maps
+ * (indices k …) bound (−1) to their class and repelling (+1) every other class that lacks the
+ * same attribute word. "in-max" puts all pairs in one group (Eq. 9 literally); "separate" gives
+ * the repel pairs and the bind pairs a group each, so a bind pair is reduced among its own kind.
+ */
+function classGroups(
+  k: number,
+  signs: number[][],
+  bind: readonly IsacBinding[],
+  mode: Required<IsacVariant>["bind"],
+): SignedPair[][] {
+  const repel: SignedPair[] = [];
+  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) repel.push([i, j, signs[i][j]]);
+  if (mode === "none" || bind.length === 0) return [repel];
+  const bound: SignedPair[] = [];
+  bind.forEach((b, a) => {
+    bound.push([k + a, b.cls, -1]);
+    for (let c = 0; c < k; c++) {
+      if (c === b.cls) continue;
+      if (bind.some((o) => o.cls === c && o.word === b.word)) continue;
+      repel.push([k + a, c, 1]);
+    }
+  });
+  return mode === "in-max" ? [[...repel, ...bound]] : [repel, bound];
 }
 
 /** ISAC's objective (Eq. 8-10) and its gradient with respect to `maps`; see the module doc. */
 export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeights): IsacResult {
   const { hw, l, k, n, signs, metric } = checkInputs(maps, spec, weights);
+  const variant = resolveVariant(spec.variant);
+  const bind = variant.bind === "none" ? [] : (spec.bind ?? []);
+  for (const [i, b] of bind.entries()) {
+    check(
+      Number.isInteger(b.token) && b.token >= 0 && b.token < l && Number.isInteger(b.cls) &&
+        b.cls >= 0 && b.cls < k,
+      `spec.bind[${i}]`,
+      () => `expected a token column < ${l} and a class index < ${k}, got ${JSON.stringify(b)}`,
+    );
+  }
   const sd = maps.self.data;
   const cd = maps.cross.data;
   const sr = range(sd);
   const cr = range(cd);
+  // Eq. 3 with the raw self map (rows are distributions) or, the paper literally, SA_t min-maxed.
+  const selfMinMax = variant.propagate === "self-minmax";
+  const sAt = selfMinMax ? (idx: number) => (sd[idx] - sr.min) * sr.inv : (idx: number) => sd[idx];
 
-  // Eq. 3 on the distinct target columns only, with min-max normalisation of the cross map folded in.
-  const cols = [...new Set(spec.tokens)];
-  const colOf = spec.tokens.map((t) => cols.indexOf(t));
+  // Eq. 3 on the distinct target columns only (class tokens, then bound attributes), with the
+  // min-max normalisation of the cross map folded in.
+  const mapTokens = [...spec.tokens, ...bind.map((b) => b.token)];
+  const cols = [...new Set(mapTokens)];
+  const colOf = mapTokens.map((t) => cols.indexOf(t));
+  const classCols = [...new Set(spec.tokens.map((t) => cols.indexOf(t)))];
   const u = cols.length;
   const cn = new Float64Array(hw * u);
   for (let m = 0; m < hw; m++) {
@@ -209,15 +317,15 @@ export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeigh
   const prop = new Float64Array(hw * u);
   for (let i = 0; i < hw; i++) {
     for (let m = 0; m < hw; m++) {
-      const s = sd[i * hw + m];
+      const s = sAt(i * hw + m);
       if (s === 0) continue;
       for (let c = 0; c < u; c++) prop[i * u + c] += s * cn[m * u + c];
     }
   }
 
-  // Eq. 4-6: foreground, features, clustering, masks.
+  // Eq. 4-6: foreground (from the class tokens only), features, clustering, masks.
   const bin = binariseColumnsOf(prop, hw, u);
-  const fg = foregroundIndices(bin, hw, u, cols.map((_, c) => c));
+  const fg = foregroundIndices(bin, hw, u, classCols);
   const f = fg.length;
   if (f < n) {
     throw new AttnkitError(
@@ -228,42 +336,66 @@ export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeigh
   const features = foregroundFeatures(sd, hw, fg, maps.size, sr.min, sr.inv, spec.coordWeight ?? 1);
   const { assign } = kmeans(features, n, { seed: spec.seed ?? 0, maxIter: spec.maxIter });
   const stride = f + 2;
-  const masks = masksOf(features.data, stride, f, assign, n);
+  const sumMasks = variant.masks === "sum";
+  const masks = masksOf(features.data, stride, f, assign, n, sumMasks);
   const maskCols = Array.from({ length: n }, (_, c) => column(masks, f, n, c));
-  const ins = maxPair(maskCols, metric, () => 1);
+  const insPairs: SignedPair[] = [];
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) insPairs.push([i, j, 1]);
+  const ins = reducePairs(maskCols, insPairs, metric, variant.pairs);
 
-  // Eq. 9: class maps on the foreground, each scaled by its maximum.
+  // Eq. 9: class (and bound attribute) maps on the foreground, scaled per `classNorm`.
   const inFg = new Uint8Array(hw);
   for (const p of fg) inFg[p] = 1;
-  const classRaw = spec.tokens.map((_, c) => {
+  const raw = mapTokens.map((_, c) => {
     const v = column(prop, hw, u, colOf[c]);
     for (let p = 0; p < hw; p++) if (!inFg[p]) v[p] = 0;
     return v;
   });
-  const classPeak = classRaw.map((v) => argMinMax(v).hi);
-  const classMaps = classRaw.map((v, c) => {
-    const peak = v[classPeak[c]];
+  // peakOf[c]: the (map, pixel) whose value divides map c, or null when it is not rescaled.
+  const peakOf: ({ map: number; pixel: number } | null)[] = raw.map((v, c) => {
+    if (variant.classNorm === "none") return null;
+    if (variant.classNorm === "per-class") return { map: c, pixel: argMinMax(v).hi };
+    let best = { map: 0, pixel: argMinMax(raw[0]).hi };
+    for (let d = 1; d < raw.length; d++) {
+      const hi = argMinMax(raw[d]).hi;
+      if (raw[d][hi] > raw[best.map][best.pixel]) best = { map: d, pixel: hi };
+    }
+    return best;
+  });
+  const classMaps = raw.map((v, c) => {
+    const pk = peakOf[c];
+    if (!pk) return v.slice();
+    const peak = raw[pk.map][pk.pixel];
     return peak > 0 ? v.map((x) => x / peak) : new Float64Array(hw);
   });
-  const cls = maxPair(classMaps, metric, (i, j) => signs[i][j]);
+  const groups = classGroups(k, signs, bind, variant.bind);
+  const reduced = groups.map((g) => reducePairs(classMaps, g, metric, variant.pairs));
   const insValue = n >= 2 ? ins.value : 0;
-  const clsValue = k >= 2 ? cls.value : 0;
+  const clsValue = reduced.reduce((a, r) => a + r.value, 0);
+  const clsPair = k >= 2 ? (reduced[0].pair ?? (variant.pairs === "max" ? null : [0, 1])) : null;
 
   // Backward.
   const gSelf = new Float32Array(hw * hw);
   const gCross = new Float32Array(hw * l);
   let selfToMin = 0;
   let selfToMax = 0;
-  if (weights.ins !== 0 && ins.pair && sr.inv > 0) {
-    const [i, j] = ins.pair;
-    const { da, db } = similarityVjp(metric, maskCols[i], maskCols[j], weights.ins);
+  if (weights.ins !== 0 && n >= 2 && sr.inv > 0) {
     const sizes = clusterSizes(assign, n);
-    // dSAn[I_a, I_b] = dM[a, assign[b]] / |cluster(assign[b])|; then the min-max VJP.
+    const dMask = Array.from({ length: n }, () => new Float64Array(f));
+    insPairs.forEach(([i, j], q) => {
+      const w = ins.weights[q];
+      if (w === 0) return;
+      const { da, db } = similarityVjp(metric, maskCols[i], maskCols[j], weights.ins * w);
+      for (let a = 0; a < f; a++) {
+        dMask[i][a] += da[a];
+        dMask[j][a] += db[a];
+      }
+    });
+    // dSAn[I_a, I_b] = dM[a, assign[b]] (/ |cluster(assign[b])| for mean masks); then min-max.
     for (let b = 0; b < f; b++) {
       const c = assign[b];
-      if (c !== i && c !== j) continue;
-      const scale = 1 / sizes[c];
-      const dcol = c === i ? da : db;
+      const scale = sumMasks ? 1 : 1 / sizes[c];
+      const dcol = dMask[c];
       for (let a = 0; a < f; a++) {
         const g = dcol[a] * scale;
         if (g === 0) continue;
@@ -275,26 +407,50 @@ export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeigh
       }
     }
   }
-  if (weights.cls !== 0 && cls.pair) {
-    const [i, j] = cls.pair;
-    const { da, db } = similarityVjp(metric, classMaps[i], classMaps[j], weights.cls * signs[i][j]);
+  if (weights.cls !== 0 && reduced.some((r) => r.weights.some((w) => w !== 0))) {
+    const dMap = raw.map(() => new Float64Array(hw));
+    groups.forEach((g, gi) => {
+      g.forEach(([a, b, sg], q) => {
+        const w = reduced[gi].weights[q];
+        if (w === 0) return;
+        const { da, db } = similarityVjp(metric, classMaps[a], classMaps[b], weights.cls * sg * w);
+        for (let p = 0; p < hw; p++) {
+          dMap[a][p] += da[p];
+          dMap[b][p] += db[p];
+        }
+      });
+    });
+    // Through the scaling: map_c = raw_c / raw[peak], dRaw_c = dMap_c / peak, and the peak pixel
+    // collects −Σ dMap_c · raw_c / peak².
+    const dRaw = raw.map(() => new Float64Array(hw));
+    raw.forEach((v, c) => {
+      const pk = peakOf[c];
+      if (!pk) {
+        dRaw[c].set(dMap[c]);
+        return;
+      }
+      const peak = raw[pk.map][pk.pixel];
+      if (!(peak > 0)) return;
+      let dPeak = 0;
+      for (let p = 0; p < hw; p++) {
+        dRaw[c][p] += dMap[c][p] / peak;
+        dPeak -= dMap[c][p] * v[p];
+      }
+      dRaw[pk.map][pk.pixel] += dPeak / (peak * peak);
+    });
     const dProp = new Float64Array(hw * u);
     const touched = new Set<number>();
-    for (const [c, g] of [[i, da], [j, db]] as const) {
-      const peakAt = classPeak[c];
-      const peak = classRaw[c][peakAt];
-      if (!(peak > 0)) continue;
-      const raw = classRaw[c];
-      let dPeak = 0;
-      for (let p = 0; p < hw; p++) dPeak -= g[p] * raw[p];
-      dPeak /= peak * peak;
+    dRaw.forEach((d, c) => {
       const col = colOf[c];
-      touched.add(col);
       for (let p = 0; p < hw; p++) {
-        if (inFg[p]) dProp[p * u + col] += g[p] / peak + (p === peakAt ? dPeak : 0);
+        if (inFg[p] && d[p] !== 0) {
+          dProp[p * u + col] += d[p];
+          touched.add(col);
+        }
       }
-    }
-    // Eq. 3 VJP: dself = dProp · CAnᵀ, dCAn = selfᵀ · dProp, on the touched columns only.
+    });
+    // Eq. 3 VJP: dS = dProp · CAnᵀ, dCAn = Sᵀ · dProp, on the touched columns only; with the
+    // min-max normalised self map, dS goes on through that normalisation.
     const dCn = new Float64Array(hw * u);
     for (const p of fg) {
       for (const c of touched) {
@@ -302,8 +458,16 @@ export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeigh
         if (g === 0) continue;
         const row = p * hw;
         for (let m = 0; m < hw; m++) {
-          gSelf[row + m] += g * cn[m * u + c];
-          dCn[m * u + c] += sd[row + m] * g;
+          const gs = g * cn[m * u + c];
+          if (selfMinMax) {
+            const y = (sd[row + m] - sr.min) * sr.inv;
+            gSelf[row + m] += gs * sr.inv;
+            selfToMin += gs * (1 - y);
+            selfToMax += gs * y;
+          } else {
+            gSelf[row + m] += gs;
+          }
+          dCn[m * u + c] += sAt(row + m) * g;
         }
       }
     }
@@ -337,7 +501,7 @@ export function isacLoss(maps: AttentionMaps, spec: IsacSpec, weights: IsacWeigh
     assign,
     masks: tensor([f, n], Float32Array.from(masks)),
     classMaps: tensor([hw, k], classOut),
-    insPair: n >= 2 ? ins.pair : null,
-    clsPair: k >= 2 ? cls.pair : null,
+    insPair: n >= 2 ? (ins.pair ?? (variant.pairs === "max" ? null : [0, 1])) : null,
+    clsPair,
   };
 }
