@@ -164,9 +164,9 @@ export interface LoadSd15Options {
    * `"manifest.json"`). Files it lists are verified; for a local directory it is not used.
    */
   manifest?: Sd15Manifest | string;
-  /** Per-file progress; default is a stderr bar per file when stderr is a terminal. */
+  /** Per-file download progress in bytes (default: none). */
   onProgress?: (file: string, done: number, total: number | undefined) => void;
-  /** Force the default stderr bars on (true) or off (false). */
+  /** Draw a stderr bar per downloaded file (default false: the library never writes unasked). */
   progress?: boolean;
   /** Aborts downloads (partial files stay for a later resume). */
   signal?: AbortSignal;
@@ -234,7 +234,7 @@ export function remoteFileGetter(
     const url = root.url(rel, rel);
     const onProgress: ProgressCallback = opts.onProgress
       ? (done, total) => opts.onProgress!(rel, done, total)
-      : progressBar(rel, opts.progress === undefined ? {} : { enabled: opts.progress });
+      : progressBar(rel, { enabled: opts.progress === true });
     try {
       return await fetchToCache(url.href, {
         cacheDir: opts.cacheDir,
