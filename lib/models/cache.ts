@@ -143,8 +143,9 @@ export function isLoopbackUrl(url: string | URL): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPrivateUrl } from "./cache.ts";
- * console.assert(isPrivateUrl("http://192.168.1.5/x") && !isPrivateUrl("https://huggingface.co/x"));
+ * assert(isPrivateUrl("http://192.168.1.5/x") && !isPrivateUrl("https://huggingface.co/x"));
  * ```
  */
 export function isPrivateUrl(url: string | URL): boolean {

@@ -316,7 +316,25 @@ export async function resolveSd15Files(
  *
  * @example
  * ```ts
- * checkTokenLength(files, tokenizer); // throws when tokenizer_config.json disagrees with the graph
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * import { checkTokenLength } from "./sd15.ts";
+ * import type { Sd15Files } from "./hf_layout.ts";
+ * const vocab = { "<|startoftext|>": 0, "<|endoftext|>": 1, "cat</w>": 2 };
+ * const tokenizer = models.createClipTokenizer(vocab, [], { maxLength: 4096 });
+ * // Only the text encoder's input signature is read: input_ids [1, 77].
+ * const files = {
+ *   root: "sd15/",
+ *   textEncoder: { inputs: [{ name: "input_ids", type: "int32", shape: [1, 77] }] },
+ * } as unknown as Sd15Files;
+ * let message = "";
+ * try {
+ *   checkTokenLength(files, tokenizer); // throws when tokenizer_config.json disagrees with the graph
+ * } catch (e) {
+ *   message = String(e); // … the tokenizer pads to 4096 tokens, but text_encoder/model.onnx takes 77 …
+ * }
+ * assert(message.includes("4096") && message.includes("77"));
+ * checkTokenLength(files, models.createClipTokenizer(vocab, [], { maxLength: 77 })); // agrees
  * ```
  */
 export function checkTokenLength(files: Sd15Files, tokenizer: ClipTokenizer): void {
