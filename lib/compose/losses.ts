@@ -261,5 +261,20 @@ export interface LossCatalogue {
 /**
  * The recipe losses by name: `lossOf.isac()`, `lossOf.attendExcite()`, `lossOf.iou()`,
  * `lossOf.gsn()`, `lossOf.box({ boxes })`, `lossOf.sum(a, [b, 0.5])`, `lossOf.lift(myLoss)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guide, loadShapesModel, lossOf, recipe, rules, run } from "@attnkit/attnkit";
+ * // Attend-and-Excite's loss plus half of the soft IoU, as gradient steps on a 4-step run.
+ * const loss = lossOf.sum(lossOf.attendExcite(), [lossOf.iou(), 0.5]);
+ * const model = await loadShapesModel();
+ * const r = guide({ loss, rule: rules.gradient(10), at: [0] })(
+ *   recipe(model, "a red circle and a blue square", { steps: 4 }),
+ * );
+ * const out = await run({ seed: 0 })(r);
+ * assert.deepEqual(out.images.shape, [1, 3, 64, 64]);
+ * await model.release();
+ * ```
  */
 export const lossOf: LossCatalogue = { isac, attendExcite, iou, gsn, box, sum, lift };

@@ -298,7 +298,21 @@ export interface Optimised {
   stopped?: NonFiniteLossError;
 }
 
-/** Samples `prompt` with ISAC latent optimisation (Algorithm 1) at every (chosen) step. */
+/**
+ * Samples `prompt` with ISAC latent optimisation (Algorithm 1) at every (chosen) step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, optimiseLatent } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const out = await optimiseLatent(model, "two red circles", { seed: 0, steps: 4, at: [0, 1] });
+ * assert.deepEqual(out.latents.shape, [1, 4, 16, 16]);
+ * assert.deepEqual(out.log.map((s) => s.step), [0, 1]); // one log entry per optimised step
+ * assert.ok(out.log.every((s) => Number.isFinite(s.value[0])));
+ * await model.release();
+ * ```
+ */
 export async function optimiseLatent(
   model: DiffusionModel,
   prompt: string,
