@@ -23,6 +23,14 @@ export function argMinMax(d: ArrayLike<number>): { lo: number; hi: number } {
 /**
  * Eq. 13: `(t − min t) / (max t − min t)` over the whole tensor, same shape. A constant tensor
  * (max = min) has no scale to normalise by and maps to zeros.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * assert.deepEqual(Array.from(maps.minMax(tensor([3], [2, 4, 6])).data), [0, 0.5, 1]);
+ * assert.deepEqual(Array.from(maps.minMax(tensor([2], [5, 5])).data), [0, 0]); // constant → zeros
+ * ```
  */
 export function minMax(t: Tensor): Tensor {
   expectFinite(t, "t");
@@ -75,6 +83,16 @@ export function minMaxBackward(t: Tensor, g: Tensor): Tensor {
  * Eq. 12: per pixel row of a `[HW, L]` cross map, softmax of `tau · cross[i, 1:]` over the text
  * tokens 1 … L−1; column 0 (the start-of-text token) is excluded and set to 0, so the shape stays
  * `[HW, L]` and token indices keep their meaning. τ = 100 as in the SD 1.5 baselines.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * // One pixel, three tokens: the start token (column 0) is dropped, the rest share the mass.
+ * const s = maps.tokenSoftmax(tensor([1, 3], [5, 0.01, 0.02]));
+ * assert.equal(s.data[0], 0);
+ * assert.ok(Math.abs(s.data[1] + s.data[2] - 1) < 1e-6 && s.data[2] > s.data[1]);
+ * ```
  */
 export function tokenSoftmax(cross: Tensor, tau = 100): Tensor {
   expectShape(cross, [-1, -1], "cross", "[HW, L]");

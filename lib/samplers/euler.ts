@@ -114,7 +114,18 @@ export function eulerStep(
   return x.map((xi, i) => xi + (dt * (xi - x0[i])) / c.sigma);
 }
 
-/** An Euler sampler; feed the model `scaleInput(x, i)` and timestep `timesteps()[i]`. */
+/**
+ * An Euler sampler; feed the model `scaleInput(x, i)` and timestep `timesteps()[i]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sampler = samplers.euler({ steps: 4 }); // diffusers' EulerDiscreteScheduler, "linspace"
+ * assert.deepEqual(sampler.timesteps(), [999, 666, 333, 0]);
+ * assert.ok(Math.abs(sampler.initNoiseSigma - 14.6488) < 1e-3); // √(σ_max² + 1)
+ * ```
+ */
 export function euler(opts: EulerOptions = {}): Sampler {
   return eulerSampler(eulerSigmas(opts), opts.prediction ?? "epsilon");
 }
