@@ -54,7 +54,18 @@ export function trailingTimesteps(steps: number, trainSteps: number): number[] {
   });
 }
 
-/** The `steps` timesteps of an n-step sampler, largest (noisiest) first. */
+/**
+ * The `steps` timesteps of an n-step sampler, largest (noisiest) first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * // diffusers' "leading" (SD 1.5, steps_offset 1) and "trailing" spacings of 1000 training steps.
+ * assert.deepEqual(samplers.spacedTimesteps(4, { spacing: "leading", stepsOffset: 1 }), [751, 501, 251, 1]);
+ * assert.deepEqual(samplers.spacedTimesteps(4, { spacing: "trailing" }), [999, 749, 499, 249]);
+ * ```
+ */
 export function spacedTimesteps(steps: number, opts: SpacingOptions = {}): number[] {
   const T = opts.trainSteps ?? 1000;
   const spacing = opts.spacing ?? "leading";
