@@ -39,7 +39,18 @@ export function shiftSigma(sigma: number, shift: number): number {
   return (shift * sigma) / (1 + (shift - 1) * sigma);
 }
 
-/** Model timesteps (σ·T) and the n + 1 sigmas (the last is 0) of a flow-matching schedule. */
+/**
+ * Model timesteps (σ·T) and the n + 1 sigmas (the last is 0) of a flow-matching schedule.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const { timesteps, sigmas } = samplers.flowMatchSigmas({ steps: 2, shift: 1 });
+ * assert.deepEqual(timesteps, [1000, 1]);
+ * assert.deepEqual(sigmas, [1, 0.001, 0]);
+ * ```
+ */
 export function flowMatchSigmas(
   opts: FlowMatchOptions = {},
 ): { timesteps: number[]; sigmas: number[] } {
@@ -55,7 +66,17 @@ export function flowMatchSigmas(
   return { timesteps: sigmas.map((s) => s * T), sigmas: [...sigmas, 0] };
 }
 
-/** One flow-matching Euler update x + (σ_next − σ)·v; pure: returns a new latent. */
+/**
+ * One flow-matching Euler update x + (σ_next − σ)·v; pure: returns a new latent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x = samplers.flowMatchStep(Float32Array.from([1]), Float32Array.from([0.5]), 1, 0.5);
+ * assert.equal(x[0], 0.75); // 1 + (0.5 − 1) · 0.5
+ * ```
+ */
 export function flowMatchStep(
   x: Float32Array,
   v: Float32Array,

@@ -71,7 +71,18 @@ export function epsFromV(x: Float32Array, v: Float32Array, alphaBar: number): Fl
   return x.map((xi, i) => a * v[i] + b * xi);
 }
 
-/** x̂₀ from a DDPM-family model output of any prediction type ("sample" is x̂₀ itself). */
+/**
+ * x̂₀ from a DDPM-family model output of any prediction type ("sample" is x̂₀ itself).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x = Float32Array.from([1]), out = Float32Array.from([0.5]);
+ * assert.equal(samplers.x0FromPrediction(x, out, 0.64, "sample")[0], 0.5); // the output itself
+ * assert.ok(Math.abs(samplers.x0FromPrediction(x, out, 0.64, "epsilon")[0] - 0.875) < 1e-6);
+ * ```
+ */
 export function x0FromPrediction(
   x: Float32Array,
   out: Float32Array,

@@ -155,7 +155,18 @@ export function noiseSchedule(opts: NoiseScheduleOptions = {}): Float64Array {
   return alphasCumprod(betas(opts));
 }
 
-/** Karras σ of each training step: σ_t = √((1 − ᾱ_t) / ᾱ_t), increasing in t. */
+/**
+ * Karras σ of each training step: σ_t = √((1 − ᾱ_t) / ᾱ_t), increasing in t.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sigmas = samplers.sigmasFromAlphasCumprod(samplers.noiseSchedule());
+ * assert.ok(Math.abs(sigmas[999] - 14.6146) < 1e-4); // SD 1.5's σ_max
+ * assert.ok(sigmas[0] < sigmas[500] && sigmas[500] < sigmas[999]);
+ * ```
+ */
 export function sigmasFromAlphasCumprod(alphaBar: Float64Array): Float64Array {
   return alphaBar.map((a) => Math.sqrt((1 - a) / a));
 }

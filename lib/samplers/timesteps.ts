@@ -29,7 +29,16 @@ export interface SpacingOptions {
   readonly round?: boolean;
 }
 
-/** Rounds half to even, as numpy's `round` does (166.5 → 166, 499.5 → 500). */
+/**
+ * Rounds half to even, as numpy's `round` does (166.5 → 166, 499.5 → 500).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * assert.deepEqual([166.5, 499.5, 2.4].map(samplers.roundHalfEven), [166, 500, 2]);
+ * ```
+ */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
