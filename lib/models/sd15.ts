@@ -276,7 +276,24 @@ async function readJson(path: string, what: string): Promise<Record<string, unkn
   }
 }
 
-/** Resolves the files of a pipeline (downloading when `source` is a URL) without making sessions. */
+/**
+ * Resolves the files of a pipeline (downloading when `source` is a URL) without making sessions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * // A random-weight SD 1.5 layout (tests/fixtures/make_hf_tiny.py).
+ * const folder = new URL("../../tests/fixtures/hf_tiny/", import.meta.url).pathname;
+ * const files = await models.resolveSd15Files(folder);
+ * assert.deepEqual(files.textEncoder.inputs[0], {
+ *   name: "input_ids",
+ *   type: "int32",
+ *   shape: ["batch", 77],
+ * });
+ * assert.ok(files.unet.externalData.length > 0); // unet/model.onnx_data
+ * ```
+ */
 export async function resolveSd15Files(
   source: string,
   opts: LoadSd15Options = {},
