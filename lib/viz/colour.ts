@@ -70,7 +70,20 @@ export const PALETTE: readonly (readonly [number, number, number])[] = [
   [0, 0, 128],
 ];
 
-/** A picture of instance clusters: pixel `fg[i]` gets cluster `assign[i]`'s colour, others grey. */
+/**
+ * A picture of instance clusters: pixel `fg[i]` gets cluster `assign[i]`'s colour, others grey.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * // A 2 × 2 map: foreground pixels 0 and 3, in clusters 0 and 1; pixels 1 and 2 are background.
+ * const rgb = viz.clusterImage([0, 3], [0, 1], 2, 2);
+ * assert.equal(rgb.length, 2 * 2 * 3);
+ * assert.deepEqual(rgb.subarray(3, 6), rgb.subarray(6, 9)); // both background pixels: the same grey
+ * assert.notDeepEqual(rgb.subarray(0, 3), rgb.subarray(9, 12)); // two clusters, two colours
+ * ```
+ */
 export function clusterImage(
   fg: ArrayLike<number>,
   assign: ArrayLike<number>,
