@@ -45,7 +45,17 @@ let probe: Promise<Probe> | undefined;
 let device: Promise<GPUDevice> | undefined;
 let userDevice: GPUDevice | undefined;
 
-/** Reads a backend name ("gpu", "cpu", "auto", any case); `source` names where it came from. */
+/**
+ * Reads a backend name ("gpu", "cpu", "auto", any case); `source` names where it came from.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AttnkitError, maps } from "@attnkit/attnkit";
+ * assert.equal(maps.parsePreference(" GPU ", "ATTNKIT_BACKEND"), "gpu");
+ * assert.throws(() => maps.parsePreference("tpu", "ATTNKIT_BACKEND"), AttnkitError);
+ * ```
+ */
 export function parsePreference(value: string, source: string): BackendPreference {
   const v = value.trim().toLowerCase();
   if (v === "gpu" || v === "cpu" || v === "auto") return v;
@@ -111,6 +121,13 @@ export async function adapterReport(): Promise<AdapterReport> {
 /**
  * Resolves the backend: "auto" picks "gpu" only for a real (non-fallback) adapter; "gpu" forced
  * on a fallback adapter is honoured; "gpu" with no adapter at all throws.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps } from "@attnkit/attnkit";
+ * assert.equal(await maps.getBackend({ prefer: "cpu" }), "cpu"); // "auto": "gpu" on a real adapter
+ * ```
  */
 export async function getBackend(opts: BackendOptions = {}): Promise<Backend> {
   const preference = opts.prefer === undefined

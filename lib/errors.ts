@@ -5,7 +5,22 @@
  * @module
  */
 
-/** An error caused by an argument a caller passed; `argument` names it. */
+/**
+ * An error caused by an argument a caller passed; `argument` names it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AttnkitError, tensor } from "@attnkit/attnkit";
+ * try {
+ *   tensor([2, 2], [1, 2, 3]);
+ *   assert.fail("expected an AttnkitError");
+ * } catch (e) {
+ *   assert.ok(e instanceof AttnkitError);
+ *   assert.equal(e.argument, "data"); // the message starts with "data: "
+ * }
+ * ```
+ */
 export class AttnkitError extends Error {
   /** The argument (or file, or option) that was wrong. */
   readonly argument: string;

@@ -39,7 +39,17 @@ async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Encodes interleaved 8-bit pixels (`channels` 3 = RGB, 4 = RGBA) as PNG bytes. */
+/**
+ * Encodes interleaved 8-bit pixels (`channels` 3 = RGB, 4 = RGBA) as PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * const png = await viz.encodePng(new Uint8Array([255, 0, 0, 0, 0, 255]), 2, 1); // red, blue
+ * assert.deepEqual(Array.from(png.subarray(1, 4)), [80, 78, 71]); // "PNG" signature
+ * ```
+ */
 export async function encodePng(
   pixels: Uint8Array,
   width: number,

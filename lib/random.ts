@@ -20,7 +20,19 @@ import { AttnkitError } from "./errors.ts";
 /** A source of uniform numbers in [0, 1). */
 export type Rng = () => number;
 
-/** mulberry32: a small, fast 32-bit generator; good enough for sampling, not for cryptography. */
+/**
+ * mulberry32: a small, fast 32-bit generator; good enough for sampling, not for cryptography.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const a = samplers.mulberry32(1), b = samplers.mulberry32(1);
+ * const x = a();
+ * assert.ok(x >= 0 && x < 1);
+ * assert.equal(b(), x); // same seed, same stream
+ * ```
+ */
 export function mulberry32(seed: number): Rng {
   let a = seed >>> 0;
   return () => {
@@ -118,7 +130,19 @@ export function shuffled<T>(rng: Rng, items: readonly T[]): T[] {
   return out;
 }
 
-/** Standard normal samples (Box–Muller), `n` of them, as float32. */
+/**
+ * Standard normal samples (Box–Muller), `n` of them, as float32.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const z = samplers.gaussian(samplers.mulberry32(1), 10_000);
+ * const mean = z.reduce((s, v) => s + v, 0) / z.length;
+ * const variance = z.reduce((s, v) => s + v * v, 0) / z.length - mean * mean;
+ * assert.ok(Math.abs(mean) < 0.05 && Math.abs(variance - 1) < 0.05);
+ * ```
+ */
 export function gaussian(rng: Rng, n: number): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i += 2) {

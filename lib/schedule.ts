@@ -69,7 +69,18 @@ export interface ScheduleCatalogue {
 
 const step = (x: number): number => (x > 0 ? 1 : 0);
 
-/** ISAC's and related schedules; see {@link ScheduleCatalogue} and the module doc for conventions. */
+/**
+ * ISAC's and related schedules; see {@link ScheduleCatalogue} and the module doc for conventions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { schedule } from "@attnkit/attnkit";
+ * // λ_t for ISAC's soft schedule (t counts down from T = 1000): instance-heavy early, semantic late.
+ * assert.deepEqual(schedule.soft(750, 1000), { ins: 0.75, cls: 0.25 });
+ * assert.deepEqual(schedule.soft(250, 1000), { ins: 0.25, cls: 0.75 });
+ * ```
+ */
 export const schedule: ScheduleCatalogue = {
   soft: (t, T) => ({ ins: t / T, cls: 1 - t / T }),
   hard: (tStar) => (t, T) => {

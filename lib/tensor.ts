@@ -21,7 +21,19 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
-/** Makes a tensor, checking that `data` fits `shape` (zeros when `data` is omitted). */
+/**
+ * Makes a tensor, checking that `data` fits `shape` (zeros when `data` is omitted).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AttnkitError, tensor } from "@attnkit/attnkit";
+ * const t = tensor([2, 3], [1, 2, 3, 4, 5, 6]); // row-major: t[1][0] = data[3]
+ * assert.equal(t.data[1 * 3 + 0], 4);
+ * assert.deepEqual(tensor([2, 2]).data, new Float32Array(4)); // zeros
+ * assert.throws(() => tensor([2, 2], [1, 2, 3]), AttnkitError); // data does not fit the shape
+ * ```
+ */
 export function tensor(shape: readonly number[], data?: Float32Array | readonly number[]): Tensor {
   const n = sizeOf(shape);
   for (const d of shape) {

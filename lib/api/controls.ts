@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { controls } from "@attnkit/attnkit";
  * const rule = controls.rules.gradient(10);
- * console.assert(typeof rule === "function");
+ * assert(typeof rule === "function");
  * ```
  *
  * @module

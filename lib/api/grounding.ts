@@ -5,9 +5,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { grounding } from "@attnkit/attnkit";
  * const e = grounding.fourierEmbedding([0.5], 2);
- * console.assert(e.length > 0);
+ * assert(e.length > 0);
  * ```
  *
  * @module

@@ -5,11 +5,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hooks, onnx } from "@attnkit/attnkit";
  * const bytes = await Deno.readFile(new URL("../../weights/shapes/unet.onnx", import.meta.url));
  * const model = onnx.decodeModel(bytes);
  * const cores = hooks.findAttention(model);
- * console.assert(cores.length > 0);
+ * assert(cores.length > 0);
  * ```
  *
  * @module

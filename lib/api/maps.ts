@@ -6,10 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { maps, tensor } from "@attnkit/attnkit";
  * const q = tensor([1, 4, 2], [1, 0, 0, 1, 1, 1, 0, 0]);
  * const m = maps.accumulateMaps([{ kind: "self", q, k: q, size: [2, 2] }]);
- * console.assert(m.self.shape.join() === "4,4");
+ * assert(m.self.shape.join() === "4,4");
  * ```
  *
  * @module

@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { models } from "@attnkit/attnkit";
  * const m = await models.loadShapesModel();
- * console.assert(m.info.latentShape.join() === "4,16,16");
+ * assert(m.info.latentShape.join() === "4,16,16");
  * await m.release();
  * ```
  *

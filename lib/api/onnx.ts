@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { onnx } from "@attnkit/attnkit";
  * const bytes = await Deno.readFile(new URL("../../weights/shapes/vae_decoder.onnx", import.meta.url));
  * const m = onnx.decodeModel(bytes, "vae_decoder.onnx");
- * console.assert(m.graph.node.length > 0);
+ * assert(m.graph.node.length > 0);
  * ```
  *
  * @module

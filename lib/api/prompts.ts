@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { prompts } from "@attnkit/attnkit";
  * const t = prompts.parsePrompt("two cats and a dog");
- * console.assert(t.map((x) => `${x.word}×${x.count}`).join() === "cat×2,dog×1");
+ * assert(t.map((x) => `${x.word}×${x.count}`).join() === "cat×2,dog×1");
  * ```
  *
  * @module

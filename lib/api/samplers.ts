@@ -6,9 +6,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { samplers } from "@attnkit/attnkit";
  * const s = samplers.ddim({ steps: 10 });
- * console.assert(s.timesteps().length === 10);
+ * assert(s.timesteps().length === 10);
  * ```
  *
  * @module

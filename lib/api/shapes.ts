@@ -4,8 +4,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shapes } from "@attnkit/attnkit";
- * console.assert(shapes.CLASSES.includes("heart"));
+ * assert(shapes.CLASSES.includes("heart"));
  * ```
  *
  * @module

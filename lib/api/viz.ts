@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tensor, viz } from "@attnkit/attnkit";
  * const rgb = viz.heatmap([0, 0.5, 1, 0.25], 2, 2);
- * console.assert(rgb.length === 12);
+ * assert(rgb.length === 12);
  * ```
  *
  * @module

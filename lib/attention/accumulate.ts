@@ -24,6 +24,23 @@ import type { AttentionMaps, AttentionTap } from "./types.ts";
  * Accumulates the taps into one self map `[HW, HW]` and one cross map `[HW, L]` at the largest
  * size `[H, W]` (Eq. 1-2). A kind with no taps gives a `[HW, 0]` map. Throws an `AttnkitError`
  * naming `taps[i]` for shapes that do not fit, sizes that do not divide `[H, W]`, NaN or Inf.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * // One layer of a 2 × 2 latent (HW = 4), one head, d = 2; cross keys for L = 3 text tokens.
+ * const q = tensor([1, 4, 2], [1, 0, 0, 1, 1, 1, 0, 0]);
+ * const text = tensor([1, 3, 2], [0, 0, 1, 0, 0, 1]);
+ * const m = maps.accumulateMaps([
+ *   { kind: "self", q, k: q, size: [2, 2] },
+ *   { kind: "cross", q, k: text, size: [2, 2] },
+ * ]);
+ * assert.deepEqual([m.self.shape, m.cross.shape], [[4, 4], [4, 3]]);
+ * // Each row is a softmax over keys, averaged over heads and layers: it sums to 1.
+ * const row0 = m.cross.data.subarray(0, 3).reduce((a, b) => a + b, 0);
+ * assert.ok(Math.abs(row0 - 1) < 1e-6);
+ * ```
  */
 export function accumulateMaps(taps: readonly AttentionTap[]): AttentionMaps {
   const plan = planTaps(taps);

@@ -78,11 +78,13 @@ function sessionFor(
  *
  * @example
  * ```ts
- * import { accumulateMapsOrt, tensor } from "@attnkit/attnkit";
+ * import assert from "node:assert/strict";
+ * import { maps as mapsApi, tensor } from "@attnkit/attnkit";
  * const q = tensor([2, 16, 8], new Float32Array(2 * 16 * 8).fill(0.1));
  * const k = tensor([2, 16, 8], new Float32Array(2 * 16 * 8).fill(0.2));
- * const maps = await accumulateMapsOrt([{ kind: "self", q, k, size: [4, 4] }]);
+ * const maps = await mapsApi.accumulateMapsOrt([{ kind: "self", q, k, size: [4, 4] }]);
  * console.log(maps.self.shape); // [16, 16]
+ * assert(maps.self.shape.join() === "16,16");
  * ```
  */
 export async function accumulateMapsOrt(

@@ -23,6 +23,14 @@ export function argMinMax(d: ArrayLike<number>): { lo: number; hi: number } {
 /**
  * Eq. 13: `(t − min t) / (max t − min t)` over the whole tensor, same shape. A constant tensor
  * (max = min) has no scale to normalise by and maps to zeros.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * assert.deepEqual(Array.from(maps.minMax(tensor([3], [2, 4, 6])).data), [0, 0.5, 1]);
+ * assert.deepEqual(Array.from(maps.minMax(tensor([2], [5, 5])).data), [0, 0]); // constant → zeros
+ * ```
  */
 export function minMax(t: Tensor): Tensor {
   expectFinite(t, "t");
@@ -45,6 +53,21 @@ export function minMax(t: Tensor): Tensor {
  * (a subgradient where there are ties). With y = (t − m) / r, r = M − m:
  * dt_i = g_i / r, dt_argmin −= Σ g_i (1 − y_i) / r, dt_argmax −= Σ g_i y_i / r.
  * A constant `t` gives zeros, matching the forward.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * // Check against a central finite difference of Σ g·minMax(t) (no ties, so it is differentiable).
+ * const t = [2, 4, 7], g = tensor([3], [1, -1, 0.5]);
+ * const f = (v: number[]) => maps.minMax(tensor([3], v)).data.reduce((s, y, i) => s + y * g.data[i], 0);
+ * const grad = maps.minMaxBackward(tensor([3], t), g);
+ * const h = 1e-2;
+ * for (let j = 0; j < 3; j++) {
+ *   const up = t.map((v, i) => i === j ? v + h : v), down = t.map((v, i) => i === j ? v - h : v);
+ *   assert.ok(Math.abs(grad.data[j] - (f(up) - f(down)) / (2 * h)) < 1e-3);
+ * }
+ * ```
  */
 export function minMaxBackward(t: Tensor, g: Tensor): Tensor {
   expectShape(g, t.shape, "g", "the shape of t");
@@ -75,6 +98,16 @@ export function minMaxBackward(t: Tensor, g: Tensor): Tensor {
  * Eq. 12: per pixel row of a `[HW, L]` cross map, softmax of `tau · cross[i, 1:]` over the text
  * tokens 1 … L−1; column 0 (the start-of-text token) is excluded and set to 0, so the shape stays
  * `[HW, L]` and token indices keep their meaning. τ = 100 as in the SD 1.5 baselines.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * // One pixel, three tokens: the start token (column 0) is dropped, the rest share the mass.
+ * const s = maps.tokenSoftmax(tensor([1, 3], [5, 0.01, 0.02]));
+ * assert.equal(s.data[0], 0);
+ * assert.ok(Math.abs(s.data[1] + s.data[2] - 1) < 1e-6 && s.data[2] > s.data[1]);
+ * ```
  */
 export function tokenSoftmax(cross: Tensor, tau = 100): Tensor {
   expectShape(cross, [-1, -1], "cross", "[HW, L]");
@@ -95,7 +128,25 @@ export function tokenSoftmax(cross: Tensor, tau = 100): Tensor {
   return tensor(cross.shape, out);
 }
 
-/** The VJP of {@link tokenSoftmax}: `dcross[i, j] = τ · s_j (g_j − Σ_k s_k g_k)` for j ≥ 1, 0 at j = 0. */
+/**
+ * The VJP of {@link tokenSoftmax}: `dcross[i, j] = τ · s_j (g_j − Σ_k s_k g_k)` for j ≥ 1, 0 at j = 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maps, tensor } from "@attnkit/attnkit";
+ * // Check against a central finite difference of Σ g·tokenSoftmax(cross) at τ = 10.
+ * const cross = [0.3, 0.1, 0.2, 0.05], g = tensor([1, 4], [0, 1, -2, 0.5]);
+ * const f = (c: number[]) =>
+ *   maps.tokenSoftmax(tensor([1, 4], c), 10).data.reduce((s, v, i) => s + v * g.data[i], 0);
+ * const grad = maps.tokenSoftmaxBackward(tensor([1, 4], cross), g, 10);
+ * const h = 1e-3;
+ * for (let j = 0; j < 4; j++) {
+ *   const up = cross.map((v, i) => i === j ? v + h : v), down = cross.map((v, i) => i === j ? v - h : v);
+ *   assert.ok(Math.abs(grad.data[j] - (f(up) - f(down)) / (2 * h)) < 1e-2);
+ * }
+ * ```
+ */
 export function tokenSoftmaxBackward(cross: Tensor, g: Tensor, tau = 100): Tensor {
   expectShape(g, cross.shape, "g", "the shape of cross");
   const s = tokenSoftmax(cross, tau).data;

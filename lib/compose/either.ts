@@ -21,10 +21,11 @@ function asAttnkit(e: unknown): AttnkitError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseE } from "./either.ts";
  * import { isRight } from "npm:fp-ts@2.16.11/lib/Either.js";
  * const r = parseE("two cats and a dog");
- * console.assert(isRight(r) && r.right.length === 2);
+ * assert(isRight(r) && r.right.length === 2);
  * ```
  */
 export function parseE(
@@ -40,11 +41,12 @@ export function parseE(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { specE } from "./either.ts";
  * import { loadShapesModel } from "../models/shapes.ts";
  * import { isLeft } from "npm:fp-ts@2.16.11/lib/Either.js";
  * const model = await loadShapesModel();
- * console.assert(isLeft(specE(model, "a photo of a dragon")));
+ * assert(isLeft(specE(model, "a photo of a dragon")));
  * await model.release();
  * ```
  */

@@ -71,6 +71,7 @@ export interface GuideOptions {
  * {@link NonFiniteLossError} naming the step, candidate and term when the loss turns NaN/Inf.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
  * import { guide, lossOf, recipe, rules, run } from "@attnkit/attnkit";
  * import { loadShapesModel } from "@attnkit/attnkit";
@@ -80,7 +81,7 @@ export interface GuideOptions {
  *   guide({ loss: lossOf.isac(), rule: rules.gradient(10) }),
  *   run({ seed: 0 }),
  * );
- * console.assert(out.images.shape[0] === 1 && out.log.length === 4);
+ * assert(out.images.shape[0] === 1 && out.log.length === 4);
  * await model.release();
  * ```
  */

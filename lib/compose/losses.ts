@@ -49,10 +49,11 @@ export interface IsacLossOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isac } from "./losses.ts";
  * import { schedule } from "../schedule.ts";
  * const loss = isac({ schedule: schedule.soft });
- * console.assert(typeof loss === "function");
+ * assert(typeof loss === "function");
  * ```
  */
 export function isac(opts: IsacLossOptions = {}): RunLoss {
@@ -66,9 +67,10 @@ export function isac(opts: IsacLossOptions = {}): RunLoss {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { attendExcite } from "./losses.ts";
  * const loss = attendExcite({ tokens: [2, 5] });
- * console.assert(typeof loss === "function");
+ * assert(typeof loss === "function");
  * ```
  */
 export function attendExcite(opts: Partial<AttendExciteOptions> = {}): RunLoss {
@@ -92,8 +94,9 @@ function tokensOf(ctx: RunContext, tokens: AttendExciteOptions["tokens"] | undef
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { iou } from "./losses.ts";
- * console.assert(typeof iou() === "function");
+ * assert(typeof iou() === "function");
  * ```
  */
 export function iou(opts: Partial<IouOptions> = {}): RunLoss {
@@ -109,8 +112,9 @@ export function iou(opts: Partial<IouOptions> = {}): RunLoss {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gsn } from "./losses.ts";
- * console.assert(typeof gsn({ lambdaIou: 1 }) === "function");
+ * assert(typeof gsn({ lambdaIou: 1 }) === "function");
  * ```
  */
 export function gsn(opts: Partial<GsnOptions> = {}): RunLoss {
@@ -135,9 +139,10 @@ export interface BoxOptions extends Omit<BoxLossOptions, "tokens" | "boxes" | "a
  * @throws {AttnkitError} naming `boxes` when a noun is not a class of the prompt.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { box } from "./losses.ts";
  * const loss = box({ boxes: { circle: [0, 0, 0.5, 1], square: [0.5, 0, 1, 1] } });
- * console.assert(typeof loss === "function");
+ * assert(typeof loss === "function");
  * ```
  */
 export function box(opts: BoxOptions): RunLoss {
@@ -181,9 +186,10 @@ export function box(opts: BoxOptions): RunLoss {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { box, isac, sum } from "./losses.ts";
  * const loss = sum(isac(), [box({ boxes: { circle: [0, 0, 0.5, 1] } }), 0.5]);
- * console.assert(typeof loss === "function");
+ * assert(typeof loss === "function");
  * ```
  */
 export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[]): RunLoss {
@@ -210,6 +216,7 @@ export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[])
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lift } from "./losses.ts";
  * import { tensor } from "../tensor.ts";
  * import type { AttentionMaps } from "../attention/types.ts";
@@ -221,7 +228,7 @@ export function sum(...terms: readonly (RunLoss | readonly [RunLoss, number])[])
  *   for (let p = 0; p < n; p++) { v -= maps.cross.data[p * l + 2] / n; g[p * l + 2] = -1 / n; }
  *   return { value: v, grad: { cross: tensor([n, l], g) } };
  * });
- * console.assert(typeof mine === "function");
+ * assert(typeof mine === "function");
  * ```
  */
 export function lift<R extends MapsLossResult>(loss: StepMapsLoss<R>): RunLoss {
@@ -254,5 +261,20 @@ export interface LossCatalogue {
 /**
  * The recipe losses by name: `lossOf.isac()`, `lossOf.attendExcite()`, `lossOf.iou()`,
  * `lossOf.gsn()`, `lossOf.box({ boxes })`, `lossOf.sum(a, [b, 0.5])`, `lossOf.lift(myLoss)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { guide, loadShapesModel, lossOf, recipe, rules, run } from "@attnkit/attnkit";
+ * // Attend-and-Excite's loss plus half of the soft IoU, as gradient steps on a 4-step run.
+ * const loss = lossOf.sum(lossOf.attendExcite(), [lossOf.iou(), 0.5]);
+ * const model = await loadShapesModel();
+ * const r = guide({ loss, rule: rules.gradient(10), at: [0] })(
+ *   recipe(model, "a red circle and a blue square", { steps: 4 }),
+ * );
+ * const out = await run({ seed: 0 })(r);
+ * assert.deepEqual(out.images.shape, [1, 3, 64, 64]);
+ * await model.release();
+ * ```
  */
 export const lossOf: LossCatalogue = { isac, attendExcite, iou, gsn, box, sum, lift };

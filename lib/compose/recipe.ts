@@ -107,10 +107,11 @@ export interface RecipeOptions {
  * @throws {AttnkitError} naming `prompt`, `steps`, `guidance` or `candidates` when out of range.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadShapesModel, recipe } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const r = recipe(model, "a photo of a red circle", { steps: 4 });
- * console.assert(r.steps === 4 && r.controls.length === 0);
+ * assert(r.steps === 4 && r.controls.length === 0);
  * await model.release();
  * ```
  */
@@ -168,10 +169,11 @@ export function isSampler(s: SamplerChoice | undefined): s is Sampler {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadShapesModel, recipe, samplers, withSampler } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const r = withSampler(samplers.euler({ steps: 3 }))(recipe(model, "a photo of a red circle"));
- * console.assert(r.steps === 3);
+ * assert(r.steps === 3);
  * await model.release();
  * ```
  */

@@ -42,12 +42,13 @@ function axpy(x: Tensor, a: number, g: Tensor): Tensor {
  * @throws {AttnkitError} naming `eta` when it is negative or not finite.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gradientStep } from "./rules.ts";
  * import { tensor } from "../tensor.ts";
  * const rule = gradientStep(0.5);
  * const x = tensor([1, 1, 1, 2], [1, 1]);
  * const y = await rule(x, async (z) => ({ values: [0], grad: tensor(z.shape, [2, 4]) }), []);
- * console.assert(y.data[0] === 0 && y.data[1] === -1);
+ * assert(y.data[0] === 0 && y.data[1] === -1);
  * ```
  */
 export function gradientStep(eta: number): StepRule {
@@ -79,11 +80,13 @@ export interface AdamShiftOptions {
  * @throws {AttnkitError} naming `lr` or `shifts` when out of range.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { adamShifts } from "./rules.ts";
  * import { tensor } from "../tensor.ts";
  * const rule = adamShifts({ lr: 0.1, shifts: 2 });
  * const y = await rule(tensor([1, 1, 1, 1], [1]), async (z) => ({ values: [z.data[0]], grad: tensor(z.shape, [1]) }), []);
- * console.assert(Math.abs(y.data[0] - 0.8) < 1e-6); // Adam's first steps move by lr each
+ * // Adam's first steps move by about lr each (its eps = 1e-3 shortens them slightly)
+ * assert(Math.abs(y.data[0] - 0.8) < 1e-3);
  * ```
  */
 export function adamShifts(opts: AdamShiftOptions = {}): StepRule {
@@ -125,12 +128,13 @@ export interface RefineRuleOptions {
  * @throws {AttnkitError} naming `eta`, `target` or `maxIterations` when out of range.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { refine } from "./rules.ts";
  * import { tensor } from "../tensor.ts";
  * // loss = x², gradient 2x: from x = 1 with η = 0.25, x halves each step until x² ≤ 0.1.
  * const rule = refine({ eta: 0.25, target: 0.1 });
  * const y = await rule(tensor([1, 1, 1, 1], [1]), async (z) => ({ values: [z.data[0] ** 2], grad: tensor(z.shape, [2 * z.data[0]]) }), []);
- * console.assert(y.data[0] === 0.25);
+ * assert(y.data[0] === 0.25);
  * ```
  */
 export function refine(opts: RefineRuleOptions): StepRule {

@@ -81,11 +81,12 @@ function item(t: Tensor, i: number): Tensor {
  * than one main candidate; errors of the model and controls pass through.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
  * import { loadShapesModel, recipe, run } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
  * const out = await pipe(recipe(model, "a photo of two red stars", { steps: 4 }), run({ seed: 1 }));
- * console.assert(out.images.shape.join() === "1,3,64,64");
+ * assert(out.images.shape.join() === "1,3,64,64");
  * await model.release();
  * ```
  */

@@ -22,11 +22,12 @@ export type SamplerName = "ddim" | "euler";
  * the sampling loop drives; ancestral DDPM needs per-step noise).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { samplerFor } from "./sampler_for.ts";
  * import { loadShapesModel } from "../models/shapes.ts";
  * const model = await loadShapesModel();
  * const s = samplerFor("euler")(model, 10);
- * console.assert(s.name === "euler" && s.timesteps().length === 10);
+ * assert(s.name === "euler" && s.timesteps().length === 10);
  * await model.release();
  * ```
  */

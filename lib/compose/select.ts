@@ -27,6 +27,7 @@ export interface SelectPassOptions {
  * @throws {AttnkitError} naming `candidates` unless it is an integer ≥ 2, or `score`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pipe } from "npm:fp-ts@2.16.11/lib/function.js";
  * import { lossOf, loadShapesModel, recipe, run, select } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
@@ -35,7 +36,7 @@ export interface SelectPassOptions {
  *   select({ score: lossOf.isac(), candidates: 2 }),
  *   run({ seed: 0 }),
  * );
- * console.assert(out.selection!.scores.length === 2);
+ * assert(out.selection!.scores.length === 2);
  * await model.release();
  * ```
  */

@@ -18,7 +18,21 @@ export interface PromptSpec {
   isac: IsacSpec;
 }
 
-/** Parses `prompt` against the model's tokenizer (and vocabulary, if closed). */
+/**
+ * Parses `prompt` against the model's tokenizer (and vocabulary, if closed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isacSpecFor, loadShapesModel } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const { targets, isac } = isacSpecFor(model, "two red circles and a blue square");
+ * assert.deepEqual(targets.map((t) => [t.word, t.count]), [["circle", 2], ["square", 1]]);
+ * assert.deepEqual(isac.counts, [2, 1]);
+ * assert.equal(isac.tokens.length, 2); // one class token per target
+ * await model.release();
+ * ```
+ */
 export function isacSpecFor(
   model: DiffusionModel,
   prompt: string,

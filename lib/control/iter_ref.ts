@@ -57,7 +57,18 @@ export interface AdamState {
   t: number;
 }
 
-/** A fresh Adam state for `n` parameters. */
+/**
+ * A fresh Adam state for `n` parameters.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls } from "@attnkit/attnkit";
+ * const state = controls.adamInit(2);
+ * assert.equal(state.t, 0);
+ * assert.deepEqual(Array.from(state.m), [0, 0]);
+ * ```
+ */
 export function adamInit(n: number): AdamState {
   return { m: new Float64Array(n), v: new Float64Array(n), t: 0 };
 }
@@ -65,6 +76,17 @@ export function adamInit(n: number): AdamState {
 /**
  * One Adam step as torch.optim.Adam takes it: m, v updated in place in `state`, and the new
  * parameters returned. x ← x − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls } from "@attnkit/attnkit";
+ * const state = controls.adamInit(2);
+ * const x = controls.adamStep(Float32Array.from([1, 1]), Float32Array.from([1, -1]), state, 0.1);
+ * // Adam's first step moves each parameter by about lr against its gradient's sign (eps 1e-3).
+ * assert.ok(Math.abs(x[0] - 0.9) < 1e-3 && Math.abs(x[1] - 1.1) < 1e-3);
+ * assert.equal(state.t, 1);
+ * ```
  */
 export function adamStep(
   x: Float32Array,

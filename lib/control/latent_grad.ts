@@ -108,6 +108,22 @@ function allZero(g: AttentionMapsGrad): boolean {
  * `latents` `[B, C, h, w]` and `context` `[B, L, D]` are exactly what the denoiser sees (apply
  * the sampler's input scaling before, and its chain rule after). When every item's map gradient
  * is zero (e.g. both loss weights 0) the VJP is not run and the gradient is zero.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls, initialLatents, isacSpecFor, loadShapesModel } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "two red circles";
+ * const { isac } = isacSpecFor(model, prompt);
+ * const x = initialLatents(model.info.latentShape, 0, 1); // [1, 4, 16, 16]
+ * const ctx = await model.encodeText([prompt]);
+ * const loss = controls.isacMapsLoss(isac, { ins: 0.5, cls: 0.5 });
+ * const { values, grad, results } = await controls.latentGrad(model, x, 501, ctx, loss);
+ * assert.deepEqual(grad.shape, x.shape);
+ * assert.ok(Math.abs(values[0] - 0.5 * (results[0].terms.ins + results[0].terms.cls)) < 1e-6);
+ * await model.release();
+ * ```
  */
 export async function latentGrad<R extends MapsLossResult>(
   model: DiffusionModel,

@@ -359,7 +359,22 @@ function resolve(opts: MifoOptions, steps: number, subjects: number) {
   };
 }
 
-/** Samples `prompt` with MIFO's box control; see the module doc. */
+/**
+ * Samples `prompt` with MIFO's box control; see the module doc.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, mifoSynthesis } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * // A red heart in the left half, a blue star in the right half: boxes [x0, y0, x1, y1] in [0, 1].
+ * const boxes = [[0.05, 0.2, 0.45, 0.8], [0.55, 0.2, 0.95, 0.8]] as const;
+ * const out = await mifoSynthesis(model, "a red heart and a blue star", { seed: 0, steps: 4, boxes });
+ * assert.deepEqual(out.latents.shape, [1, 4, 16, 16]);
+ * assert.equal(out.subjects.length, 2);
+ * await model.release();
+ * ```
+ */
 export async function mifoSynthesis(
   model: DiffusionModel,
   prompt: string,

@@ -165,7 +165,28 @@ export type StepMapsLoss<R extends MapsLossResult = MapsLossResult> = (
   at: StepAt,
 ) => R;
 
-/** The ISAC objective with λ from `schedule` at each step, for hooks such as `iterRef`. */
+/**
+ * The ISAC objective with λ from `schedule` at each step, for hooks such as `iterRef`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls, initialLatents, isacSpecFor, loadShapesModel, maps, schedule } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "two red circles";
+ * const ctx = await model.encodeText([prompt]);
+ * const x = initialLatents(model.info.latentShape, 0, 1);
+ * const res = await maps.denoiseWithMaps(model, x, 501, ctx, { maps: true });
+ * const loss = controls.isacStepLoss(isacSpecFor(model, prompt).isac, schedule.soft);
+ * const at = (timestep: number) => ({ step: 0, steps: 4, timestep, trainSteps: 1000 });
+ * const early = loss(res.maps![0], 0, at(900)), late = loss(res.maps![0], 0, at(100));
+ * // Same maps, same terms; only the schedule's weights λ_ins = t/T, λ_cls = 1 − t/T differ.
+ * assert.deepEqual(early.terms, late.terms);
+ * const { ins, cls } = early.terms;
+ * assert.ok(Math.abs(early.value - (0.9 * ins + 0.1 * cls)) < 1e-6);
+ * await model.release();
+ * ```
+ */
 export function isacStepLoss(
   spec: IsacSpec,
   schedule: Schedule = schedules.soft,
@@ -184,6 +205,30 @@ function inputScale(sampler: Sampler, i: number, n: number): Float32Array {
  * The gradient of a map loss with respect to the sampler's latents at an adjust event: the
  * denoiser sees `scaleInput(x)` with the conditional context, and the chain rule goes back
  * through that (elementwise) scale.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls, isacSpecFor, loadShapesModel, sampleLatents, tensor } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const prompt = "two red circles";
+ * const loss = controls.isacStepLoss(isacSpecFor(model, prompt).isac);
+ * const values: number[] = [];
+ * // One ISAC gradient step on the latents at the first sampling step (Algorithm 1, by hand).
+ * const latents = await sampleLatents(model, prompt, {
+ *   seed: 0,
+ *   steps: 4,
+ *   adjust: async (e) => {
+ *     if (e.step > 0) return e.latents;
+ *     const r = await controls.adjustGrad(model, e, (maps, item) => loss(maps, item, e));
+ *     values.push(r.values[0]);
+ *     return tensor(e.latents.shape, e.latents.data.map((v, i) => v - 10 * r.grad.data[i]));
+ *   },
+ * });
+ * assert.equal(values.length, 1);
+ * assert.ok(values[0] > 0 && latents.data.every(Number.isFinite));
+ * await model.release();
+ * ```
  */
 export async function adjustGrad<R extends MapsLossResult>(
   model: DiffusionModel,
@@ -270,7 +315,25 @@ export function isacOptimiser(
   return { adjust, log, spec, stopped: () => stopped };
 }
 
-/** Runs adjust hooks one after another (each sees the previous one's latents). */
+/**
+ * Runs adjust hooks one after another (each sees the previous one's latents).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { controls, loadShapesModel, sampleLatents, tensor } from "@attnkit/attnkit";
+ * import type { AdjustEvent } from "@attnkit/attnkit";
+ * const scaleBy = (k: number) => (e: AdjustEvent) =>
+ *   Promise.resolve(tensor(e.latents.shape, e.latents.data.map((v) => v * k)));
+ * const both = controls.chainAdjust(scaleBy(2), scaleBy(0.5)); // ×2 then ×0.5: no change
+ * const model = await loadShapesModel();
+ * const opts = { seed: 0, steps: 2 };
+ * const plain = await sampleLatents(model, "a red circle", opts);
+ * const chained = await sampleLatents(model, "a red circle", { ...opts, adjust: both });
+ * assert.deepEqual(chained.data, plain.data);
+ * await model.release();
+ * ```
+ */
 export function chainAdjust(...hooks: readonly AdjustHook[]): AdjustHook {
   return async (e) => {
     let x = e.latents;
@@ -298,7 +361,21 @@ export interface Optimised {
   stopped?: NonFiniteLossError;
 }
 
-/** Samples `prompt` with ISAC latent optimisation (Algorithm 1) at every (chosen) step. */
+/**
+ * Samples `prompt` with ISAC latent optimisation (Algorithm 1) at every (chosen) step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, optimiseLatent } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const out = await optimiseLatent(model, "two red circles", { seed: 0, steps: 4, at: [0, 1] });
+ * assert.deepEqual(out.latents.shape, [1, 4, 16, 16]);
+ * assert.deepEqual(out.log.map((s) => s.step), [0, 1]); // one log entry per optimised step
+ * assert.ok(out.log.every((s) => Number.isFinite(s.value[0])));
+ * await model.release();
+ * ```
+ */
 export async function optimiseLatent(
   model: DiffusionModel,
   prompt: string,

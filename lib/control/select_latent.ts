@@ -55,7 +55,21 @@ export interface Selection {
   snapshots: Snapshot[][];
 }
 
-/** Runs ISAC latent selection for a prompt. */
+/**
+ * Runs ISAC latent selection for a prompt.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, selectLatent } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const sel = await selectLatent(model, "two red circles", { seed: 0, steps: 4, candidates: 2 });
+ * assert.equal(sel.scores.length, 2);
+ * assert.equal(sel.scores[sel.best], Math.min(...sel.scores)); // lowest accumulated ISAC loss
+ * assert.deepEqual(sel.latents.shape, [2, 4, 16, 16]);
+ * await model.release();
+ * ```
+ */
 export async function selectLatent(
   model: DiffusionModel,
   prompt: string,

@@ -193,7 +193,29 @@ export interface StepSelection {
   table: StepScore[];
 }
 
-/** Tries every candidate IterRef step on the validation prompts and seeds; returns the best. */
+/**
+ * Tries every candidate IterRef step on the validation prompts and seeds; returns the best.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, selectStep } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const brightness = (image: { data: Float32Array }) =>
+ *   image.data.reduce((a, b) => a + b, 0) / image.data.length;
+ * const sel = await selectStep(model, {
+ *   candidates: [0, 1],
+ *   prompts: ["a red circle"],
+ *   seeds: [0],
+ *   steps: 3,
+ *   refine: { shifts: 2 }, // IterRef's 50 Adam shifts cut to 2 to keep this quick
+ *   score: brightness, // a real run scores with a detector or a judge
+ * });
+ * assert.equal(sel.table.length, 2);
+ * assert.equal(sel.bestScore, Math.max(...sel.table.map((r) => r.score)));
+ * await model.release();
+ * ```
+ */
 export async function selectStep(
   model: DiffusionModel,
   opts: SelectStepOptions,

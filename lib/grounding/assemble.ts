@@ -47,7 +47,22 @@ function checkOutputs(
   });
 }
 
-/** Scatter-add of per-instance rows into `[HW, D]`, divided by the covering count (0 stays 0). */
+/**
+ * Scatter-add of per-instance rows into `[HW, D]`, divided by the covering count (0 stays 0).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding, tensor } from "@attnkit/attnkit";
+ * // Two instances over HW = 3 tokens (D = 1): the first covers tokens 0, 1; the second token 1.
+ * const avg = grounding.averageInstances(
+ *   [tensor([2, 1], [2, 4]), tensor([1, 1], [6])],
+ *   [Int32Array.from([0, 1]), Int32Array.from([1])],
+ *   [3, 1],
+ * );
+ * assert.deepEqual(Array.from(avg.data), [2, 5, 0]); // token 1: (4 + 6) / 2; token 2: uncovered
+ * ```
+ */
 export function averageInstances(
   outputs: readonly Tensor[],
   indices: readonly Int32Array[],
@@ -78,7 +93,23 @@ export function averageInstances(
   return tensor([hw, d], out);
 }
 
-/** `h + gate·avg` with avg from {@link averageInstances}; `gate` is a scalar or D channels. */
+/**
+ * `h + gate·avg` with avg from {@link averageInstances}; `gate` is a scalar or D channels.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding, tensor } from "@attnkit/attnkit";
+ * const h = tensor([3, 1], [1, 1, 1]);
+ * const out = grounding.assembleInstances(
+ *   h,
+ *   [tensor([2, 1], [2, 4]), tensor([1, 1], [6])],
+ *   [Int32Array.from([0, 1]), Int32Array.from([1])],
+ *   0.5,
+ * );
+ * assert.deepEqual(Array.from(out.data), [2, 3.5, 1]); // 1 + 0.5 · [2, 5, 0]
+ * ```
+ */
 export function assembleInstances(
   h: Tensor,
   outputs: readonly Tensor[],
@@ -109,7 +140,17 @@ export function assembleInstances(
   return tensor([hw, d], out);
 }
 
-/** InstanceAssemble's layout scale at step `stepIndex` (0-based): `layoutScale` before int(ratio·steps), else 0. */
+/**
+ * InstanceAssemble's layout scale at step `stepIndex` (0-based): `layoutScale` before int(ratio·steps), else 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding } from "@attnkit/attnkit";
+ * // Ratio 0.3 of 10 steps: grounding on steps 0, 1, 2 only.
+ * assert.deepEqual([0, 2, 3, 9].map((i) => grounding.groundingScale(i, 10)), [1, 1, 0, 0]);
+ * ```
+ */
 export function groundingScale(
   stepIndex: number,
   totalSteps: number,

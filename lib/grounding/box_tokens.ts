@@ -46,7 +46,18 @@ function truncSpan(a: number, b: number, size: number): [number, number] {
   return [Math.min(lo, size), Math.min(hi, size)];
 }
 
-/** InstanceAssemble's token indices of a box on a `gridW`×`gridH` grid (row-major, ascending). */
+/**
+ * InstanceAssemble's token indices of a box on a `gridW`×`gridH` grid (row-major, ascending).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding } from "@attnkit/attnkit";
+ * // The top-left quarter of a 4 × 4 token grid: rows 0–1, columns 0–1.
+ * const idx = grounding.boxTokenIndices([0, 0, 0.5, 0.5], 4, 4);
+ * assert.deepEqual(Array.from(idx), [0, 1, 4, 5]);
+ * ```
+ */
 export function boxTokenIndices(box: Box, gridW: number, gridH: number): Int32Array {
   checkSide(gridW, "gridW");
   checkSide(gridH, "gridH");

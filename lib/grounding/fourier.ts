@@ -32,7 +32,19 @@ function checkFreqs(freqs: number): void {
   );
 }
 
-/** sin/cos Fourier features of `coords` with f_k = 100^(k/freqs); see the module doc for the order. */
+/**
+ * sin/cos Fourier features of `coords` with f_k = 100^(k/freqs); see the module doc for the order.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding } from "@attnkit/attnkit";
+ * // One coordinate, two frequencies f = 1, 10: [sin 0.5, cos 0.5, sin 5, cos 5].
+ * const e = grounding.fourierEmbedding([0.5], 2);
+ * const want = [Math.sin(0.5), Math.cos(0.5), Math.sin(5), Math.cos(5)];
+ * assert.ok(e.every((v, i) => Math.abs(v - want[i]) < 1e-6));
+ * ```
+ */
 export function fourierEmbedding(coords: ArrayLike<number>, freqs = 8): Float32Array {
   checkFreqs(freqs);
   check(
@@ -64,7 +76,18 @@ export function fourierEmbedding(coords: ArrayLike<number>, freqs = 8): Float32A
   return out;
 }
 
-/** DEIG's box embedding: {@link fourierEmbedding} of `[x1, y1, x2, y2]` (64 dims at 8 frequencies). */
+/**
+ * DEIG's box embedding: {@link fourierEmbedding} of `[x1, y1, x2, y2]` (64 dims at 8 frequencies).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grounding } from "@attnkit/attnkit";
+ * const box = [0.1, 0.2, 0.5, 0.6] as const; // [x1, y1, x2, y2] in [0, 1]
+ * assert.equal(grounding.boxFourier(box).length, 64);
+ * assert.deepEqual(grounding.boxFourier(box), grounding.fourierEmbedding(box, 8));
+ * ```
+ */
 export function boxFourier(box: Box, freqs = 8): Float32Array {
   checkBox(box, "box");
   return fourierEmbedding(box, freqs);

@@ -91,8 +91,20 @@ function findCurrent(model: Model, original: NodeProto): NodeProto {
  *
  * @example
  * ```ts
- * const { model: steered, biasInputs } = biasAttention(model, findAttention(model));
+ * import assert from "node:assert/strict";
+ * import { hooks } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * const { model: steered, biasInputs } = hooks.biasAttention(m, hooks.findAttention(m));
  * // feed biasInputs[i] a float32 [1, 1, Nq, Nk] tensor (zeros change nothing)
+ * assert(biasInputs.length === 1);
+ * assert(steered.graph.input.some((i) => i.name === biasInputs[0]));
  * ```
  */
 export function biasAttention(

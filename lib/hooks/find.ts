@@ -735,8 +735,18 @@ function inputDependencies(g: GraphProto, order: NodeProto[]): Map<string, Set<s
  *
  * @example
  * ```ts
- * const { cores, skipped } = scanAttention(model);
+ * import assert from "node:assert/strict";
+ * import { scanAttention } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // A Softmax whose output never meets V (a classifier head) is reported, not tapped.
+ * const m = model({
+ *   inputs: [valueInfo("x", [1, 4]), valueInfo("w", [4, 3])],
+ *   outputs: [valueInfo("p", [1, 3])],
+ *   nodes: [node("MatMul", ["x", "w"], ["s"]), node("Softmax", ["s"], ["p"], { axis: -1 })],
+ * });
+ * const { cores, skipped } = scanAttention(m);
  * for (const s of skipped) console.log(s.node.opType, s.reason);
+ * assert(cores.length === 0 && skipped[0].node.opType === "Softmax");
  * ```
  */
 export function scanAttention(
@@ -809,7 +819,19 @@ export function scanAttention(
  *
  * @example
  * ```ts
- * const cores = findAttention(model, { conditioning: ["encoder_hidden_states"] });
+ * import assert from "node:assert/strict";
+ * import { findAttention } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * // A UNet names its text input: { conditioning: ["encoder_hidden_states"] } marks cross cores.
+ * const cores = findAttention(m);
+ * assert(cores.length === 1 && cores[0].kind === "self" && cores[0].heads === 2);
  * ```
  */
 export function findAttention(model: Model, opts: FindAttentionOptions = {}): AttentionCore[] {

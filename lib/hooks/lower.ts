@@ -54,7 +54,17 @@ const isIdentity = (p: number[]) => p.every((v, i) => v === i);
  *
  * @example
  * ```ts
- * const differentiable = lowerEinsum(model); // then vjpGraph(differentiable, …)
+ * import assert from "node:assert/strict";
+ * import { hooks } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * const m = model({
+ *   inputs: [valueInfo("q", [2, 4, 8]), valueInfo("k", [2, 4, 8])],
+ *   outputs: [valueInfo("s", [2, 4, 4])],
+ *   nodes: [node("Einsum", ["q", "k"], ["s"], { equation: "bid,bjd->bij" })],
+ * });
+ * const differentiable = hooks.lowerEinsum(m); // then vjpGraph(differentiable, …)
+ * assert(differentiable.graph.node.every((n) => n.opType !== "Einsum"));
+ * assert(differentiable.graph.node.some((n) => n.opType === "MatMul"));
  * ```
  */
 export function lowerEinsum(model: Model): Model {
@@ -104,7 +114,19 @@ function currentNode(model: Model, original: NodeProto): NodeProto | undefined {
  *
  * @example
  * ```ts
- * const differentiable = lowerFusedAttention(model, findAttention(model));
+ * import assert from "node:assert/strict";
+ * import { hooks } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * const differentiable = hooks.lowerFusedAttention(m, hooks.findAttention(m));
+ * const ops = differentiable.graph.node.map((n) => n.opType);
+ * assert(!ops.includes("Attention") && ops.includes("Softmax"));
  * ```
  */
 export function lowerFusedAttention(model: Model, cores: readonly AttentionCore[]): Model {

@@ -129,11 +129,26 @@ function sumAll(e: GraphEdit, terms: readonly string[], base: string): string {
  *
  * @example
  * ```ts
- * import { findAttention, mapsGraph } from "@attnkit/attnkit";
- * declare const unet: import("@attnkit/attnkit").Model;
- * const cores = findAttention(unet, { conditioning: ["encoder_hidden_states"] });
- * const built = mapsGraph(unet, cores, cores.map(() => ({ size: [16, 16], heads: 4 })));
- * console.log(built.self, built.cross); // output names of the [B, 256, 256] and [B, 256, L] maps
+ * import assert from "node:assert/strict";
+ * import { findAttention, hooks } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // q, k, v [B=1, heads=2, N=16 (a 4×4 latent), d=4]; scores QKᵀ, Softmax, times V.
+ * const unet = model({
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 16, 4])),
+ *   outputs: [valueInfo("o", [1, 2, 16, 4])],
+ *   nodes: [
+ *     node("Transpose", ["k"], ["kt"], { perm: [0, 1, 3, 2] }),
+ *     node("MatMul", ["q", "kt"], ["s"]),
+ *     node("Softmax", ["s"], ["p"], { axis: -1 }),
+ *     node("MatMul", ["p", "v"], ["o"]),
+ *   ],
+ * });
+ * const cores = findAttention(unet); // a real UNet: { conditioning: ["encoder_hidden_states"] }
+ * const built = hooks.mapsGraph(unet, cores, cores.map(() => ({ size: [4, 4], heads: 2 })));
+ * // output names of the [B, 16, 16] self and [B, 16, L] cross maps (no cross core here)
+ * console.log(built.self, built.cross);
+ * assert(built.model.graph.output.some((o) => o.name === built.self));
+ * assert(built.cross === undefined);
  * ```
  */
 export function mapsGraph(

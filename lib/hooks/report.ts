@@ -25,7 +25,20 @@ function layerName(node: { name?: string; output: string[] }): string {
  *
  * @example
  * ```ts
- * console.log(describeAttention(scanAttention(model)));
+ * import assert from "node:assert/strict";
+ * import { scanAttention } from "@attnkit/attnkit";
+ * import { describeAttention } from "./report.ts";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * const text = describeAttention(scanAttention(m));
+ * console.log(text); // found 1 attention layer(s): #0 self-attention (Attention, 2 heads) at "y"
+ * assert(text.includes("found 1 attention layer(s)"));
  * ```
  */
 export function describeAttention(
@@ -54,7 +67,25 @@ export function describeAttention(
  *
  * @example
  * ```ts
- * requireAttention(scanAttention(model), "all", "unet.onnx"); // throws if any layer was skipped
+ * import assert from "node:assert/strict";
+ * import { scanAttention } from "@attnkit/attnkit";
+ * import { requireAttention } from "./report.ts";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * requireAttention(scanAttention(m), "all", "unet.onnx"); // throws if any layer was skipped
+ * let threw = false;
+ * try {
+ *   requireAttention(scanAttention(m), "cross", "self_only.onnx");
+ * } catch {
+ *   threw = true; // AttnkitError naming self_only.onnx: no cross-attention layer was found
+ * }
+ * assert(threw);
  * ```
  */
 export function requireAttention(

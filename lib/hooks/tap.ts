@@ -77,9 +77,20 @@ function floatOutput(name: string): ValueInfoProto {
  *
  * @example
  * ```ts
- * const cores = findAttention(model);
- * const { model: tapped, taps } = tapAttention(model, cores, { probs: true });
+ * import assert from "node:assert/strict";
+ * import { findAttention, tapAttention } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../onnx/build.ts";
+ * // One opset-23 Attention over q, k, v of shape [B=1, heads=2, N=4, d=8].
+ * const m = model({
+ *   opset: 23,
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 4, 8])),
+ *   outputs: [valueInfo("y", [1, 2, 4, 8])],
+ *   nodes: [node("Attention", ["q", "k", "v"], ["y"])],
+ * });
+ * const cores = findAttention(m);
+ * const { model: tapped, taps } = tapAttention(m, cores, { probs: true });
  * // run `tapped`; taps[i].probs names the [B, Nq, Nk] output of core i
+ * assert(tapped.graph.output.some((o) => o.name === taps[0].probs));
  * ```
  */
 export function tapAttention(

@@ -66,7 +66,22 @@ export function checkKmeansArgs(
   return [n, dim, seed, maxIter];
 }
 
-/** Clusters the rows of `features` `[F, D]` into `k` groups (1 ≤ k ≤ F); deterministic for a seed. */
+/**
+ * Clusters the rows of `features` `[F, D]` into `k` groups (1 ≤ k ≤ F); deterministic for a seed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kmeans, tensor } from "@attnkit/attnkit";
+ * // Four 2-D points in two clear groups: near (0, 0) and near (10, 10).
+ * const features = tensor([4, 2], [0, 0, 10, 10, 0.5, 0, 10, 9.5]);
+ * const { assign, centroids } = kmeans(features, 2, { seed: 0 });
+ * assert.equal(assign[0], assign[2]);
+ * assert.equal(assign[1], assign[3]);
+ * assert.notEqual(assign[0], assign[1]);
+ * assert.deepEqual(Array.from(centroids.data.subarray(2 * assign[0], 2 * assign[0] + 2)), [0.25, 0]);
+ * ```
+ */
 export function kmeans(features: Tensor, k: number, opts: KMeansOptions = {}): KMeansResult {
   const [n, dim, seed, maxIter] = checkKmeansArgs(features, k, opts);
   const x = features.data;

@@ -7,7 +7,19 @@
 import { check } from "../errors.ts";
 import { expectFiniteValues } from "../finite.ts";
 
-/** `max_p a[p] · b[p]` and the first pixel attaining it (Eq. 7). */
+/**
+ * `max_p a[p] · b[p]` and the first pixel attaining it (Eq. 7).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mpo } from "@attnkit/attnkit";
+ * // Two soft masks over four pixels; they collide most at pixel 2 (0.5 · 0.75).
+ * const { value, pixel } = mpo([0, 0.25, 0.5, 1], [1, 0.5, 0.75, 0]);
+ * assert.equal(value, 0.375);
+ * assert.equal(pixel, 2);
+ * ```
+ */
 export function mpo(a: ArrayLike<number>, b: ArrayLike<number>): { value: number; pixel: number } {
   check(a.length > 0, "a", "expected a non-empty mask");
   check(b.length === a.length, "b", () => `expected ${a.length} values like a, got ${b.length}`);

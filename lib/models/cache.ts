@@ -126,6 +126,15 @@ function hostDirectory(u: URL, url: string): string {
 /**
  * Whether `url`'s host is this machine (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`): the only
  * hosts plain `http:` is used with unless the caller opts in.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * assert.equal(models.isLoopbackUrl("http://127.0.0.1:8000/unet.onnx"), true);
+ * assert.equal(models.isLoopbackUrl("http://[::1]/"), true);
+ * assert.equal(models.isLoopbackUrl("https://example.com/"), false);
+ * ```
  */
 export function isLoopbackUrl(url: string | URL): boolean {
   const h = (typeof url === "string" ? new URL(url) : url).hostname.toLowerCase().replace(
@@ -143,8 +152,9 @@ export function isLoopbackUrl(url: string | URL): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPrivateUrl } from "./cache.ts";
- * console.assert(isPrivateUrl("http://192.168.1.5/x") && !isPrivateUrl("https://huggingface.co/x"));
+ * assert(isPrivateUrl("http://192.168.1.5/x") && !isPrivateUrl("https://huggingface.co/x"));
  * ```
  */
 export function isPrivateUrl(url: string | URL): boolean {

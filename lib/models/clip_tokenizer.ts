@@ -242,7 +242,29 @@ function tokenName(v: unknown): string | undefined {
   return undefined;
 }
 
-/** Builds a CLIP tokenizer from a vocabulary (token → id) and merges (in rank order, or text). */
+/**
+ * Builds a CLIP tokenizer from a vocabulary (token → id) and merges (in rank order, or text).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * const vocab = {
+ *   "<|startoftext|>": 0,
+ *   "<|endoftext|>": 1,
+ *   "a</w>": 2,
+ *   "at</w>": 3,
+ *   "cat</w>": 4,
+ *   "c": 5,
+ *   "a": 6,
+ *   "t</w>": 7,
+ * };
+ * // BPE merges in rank order: a + t</w> → at</w>, then c + at</w> → cat</w>.
+ * const tok = models.createClipTokenizer(vocab, [["a", "t</w>"], ["c", "at</w>"]], { maxLength: 6 });
+ * assert.deepEqual(Array.from(tok.encode("a cat")), [0, 2, 4, 1, 1, 1]); // padded with <|endoftext|>
+ * assert.equal(tok.decode([0, 2, 4, 1]), "a cat");
+ * ```
+ */
 export function createClipTokenizer(
   vocab: Readonly<Record<string, number>>,
   merges: readonly (readonly [string, string])[] | string,
@@ -446,7 +468,20 @@ async function readJson(path: string, argument: string): Promise<Record<string, 
   return value as Record<string, unknown>;
 }
 
-/** Loads a CLIP tokenizer from its files; `opts` override what the config files say. */
+/**
+ * Loads a CLIP tokenizer from its files; `opts` override what the config files say.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * const folder = new URL("../../tests/fixtures/hf_tiny/", import.meta.url).pathname;
+ * const files = await models.resolveSd15Files(folder);
+ * const tok = await models.loadClipTokenizer(files.tokenizer);
+ * assert.equal(tok.maxLength, 77); // from tokenizer_config.json
+ * assert.equal(tok.encode("a cat")[0], tok.bosId);
+ * ```
+ */
 export async function loadClipTokenizer(
   files: ClipTokenizerFiles,
   opts: ClipTokenizerOptions = {},

@@ -50,8 +50,20 @@ function show(v: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { configReader } from "./config_values.ts";
+ * const text = '{ "schedule": { "train_steps": 1000 } }';
  * const s = configReader(JSON.parse(text), "config.json").obj("schedule");
  * const T = s.int("train_steps", 1, 100_000);
+ * assert(T === 1000);
+ * let message = "";
+ * try {
+ *   configReader({ schedule: { train_steps: 1e10 } }, "config.json").obj("schedule")
+ *     .int("train_steps", 1, 100_000);
+ * } catch (e) {
+ *   message = String(e); // config.json: schedule.train_steps must be an integer in [1, 100000], …
+ * }
+ * assert(message.includes("schedule.train_steps"));
  * ```
  */
 export function configReader(value: unknown, file: string, path = ""): ConfigReader {

@@ -276,7 +276,24 @@ async function readJson(path: string, what: string): Promise<Record<string, unkn
   }
 }
 
-/** Resolves the files of a pipeline (downloading when `source` is a URL) without making sessions. */
+/**
+ * Resolves the files of a pipeline (downloading when `source` is a URL) without making sessions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * // A random-weight SD 1.5 layout (tests/fixtures/make_hf_tiny.py).
+ * const folder = new URL("../../tests/fixtures/hf_tiny/", import.meta.url).pathname;
+ * const files = await models.resolveSd15Files(folder);
+ * assert.deepEqual(files.textEncoder.inputs[0], {
+ *   name: "input_ids",
+ *   type: "int32",
+ *   shape: ["batch", 77],
+ * });
+ * assert.ok(files.unet.externalData.length > 0); // unet/model.onnx_data
+ * ```
+ */
 export async function resolveSd15Files(
   source: string,
   opts: LoadSd15Options = {},
@@ -316,7 +333,25 @@ export async function resolveSd15Files(
  *
  * @example
  * ```ts
- * checkTokenLength(files, tokenizer); // throws when tokenizer_config.json disagrees with the graph
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * import { checkTokenLength } from "./sd15.ts";
+ * import type { Sd15Files } from "./hf_layout.ts";
+ * const vocab = { "<|startoftext|>": 0, "<|endoftext|>": 1, "cat</w>": 2 };
+ * const tokenizer = models.createClipTokenizer(vocab, [], { maxLength: 4096 });
+ * // Only the text encoder's input signature is read: input_ids [1, 77].
+ * const files = {
+ *   root: "sd15/",
+ *   textEncoder: { inputs: [{ name: "input_ids", type: "int32", shape: [1, 77] }] },
+ * } as unknown as Sd15Files;
+ * let message = "";
+ * try {
+ *   checkTokenLength(files, tokenizer); // throws when tokenizer_config.json disagrees with the graph
+ * } catch (e) {
+ *   message = String(e); // … the tokenizer pads to 4096 tokens, but text_encoder/model.onnx takes 77 …
+ * }
+ * assert(message.includes("4096") && message.includes("77"));
+ * checkTokenLength(files, models.createClipTokenizer(vocab, [], { maxLength: 77 })); // agrees
  * ```
  */
 export function checkTokenLength(files: Sd15Files, tokenizer: ClipTokenizer): void {

@@ -60,7 +60,26 @@ async function plainSession(
   return createSession(bytes, { externalData: external, source: rel, executionProviders: eps });
 }
 
-/** Loads an SD 1.5-class pipeline (directory or http(s) base URL) as a {@link DiffusionModel}. */
+/**
+ * Loads an SD 1.5-class pipeline (directory or http(s) base URL) as a {@link DiffusionModel}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generate, loadSd15Model } from "@attnkit/attnkit";
+ * // A random-weight SD 1.5-layout pipeline (text_encoder/, unet/, vae_decoder/, tokenizer/,
+ * // scheduler/) made by tests/fixtures/make_hf_tiny.py; pass the folder of a real one the same way.
+ * const folder = new URL("../../tests/fixtures/hf_tiny/", import.meta.url);
+ * const model = await loadSd15Model(folder.pathname);
+ * try {
+ *   assert.equal(model.info.schedulerConfig?._class_name, "PNDMScheduler");
+ *   const images = await generate(model, "a cat", { seed: 0, steps: 2 });
+ *   assert.equal(images.shape[1], 3);
+ * } finally {
+ *   await model.release();
+ * }
+ * ```
+ */
 export async function loadSd15Model(
   source: string,
   opts: Sd15ModelOptions = {},

@@ -6,8 +6,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseShapesConfig } from "./shapes_config.ts";
- * const config = parseShapesConfig(JSON.parse(await Deno.readTextFile("weights/shapes/config.json")));
+ * const file = new URL("../../weights/shapes/config.json", import.meta.url);
+ * const config = parseShapesConfig(JSON.parse(await Deno.readTextFile(file)));
+ * assert(config.latent_size === 16);
  * ```
  *
  * @module
@@ -22,7 +25,18 @@ import type { ShapesConfig } from "./shapes.ts";
  *
  * @example
  * ```ts
- * parseShapesConfig({ ...config, latent_size: "16" }); // AttnkitError: config.json: latent_size must be an integer in [1, 1024], got "16"
+ * import assert from "node:assert/strict";
+ * import { parseShapesConfig } from "./shapes_config.ts";
+ * const file = new URL("../../weights/shapes/config.json", import.meta.url);
+ * const config = JSON.parse(await Deno.readTextFile(file));
+ * assert(parseShapesConfig(config).latent_size === 16);
+ * let message = "";
+ * try {
+ *   parseShapesConfig({ ...config, latent_size: "16" });
+ * } catch (e) {
+ *   message = String(e); // AttnkitError: config.json: latent_size must be an integer in [1, 1024], got "16"
+ * }
+ * assert(message.includes("latent_size"));
  * ```
  */
 export function parseShapesConfig(raw: unknown, file = "config.json"): ShapesConfig {

@@ -32,8 +32,17 @@ const SECOND_INPUT_OPS = new Set(["Where"]);
  *
  * @example
  * ```ts
- * const typeOfTensor = elemTypes(model.graph);
- * typeOfTensor("attn/Softmax_output_0"); // 10 (FLOAT16) in a float16 export
+ * import assert from "node:assert/strict";
+ * import { DataType, onnx } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * const m = model({
+ *   inputs: [valueInfo("scores", [2, 4], DataType.FLOAT16)],
+ *   outputs: [valueInfo("probs", [2, 4], DataType.FLOAT16)],
+ *   nodes: [node("Softmax", ["scores"], ["attn/Softmax_output_0"]), node("Identity", ["attn/Softmax_output_0"], ["probs"])],
+ * });
+ * const typeOfTensor = onnx.elemTypes(m.graph);
+ * assert(typeOfTensor("attn/Softmax_output_0") === DataType.FLOAT16); // 10 in a float16 export
+ * assert(typeOfTensor("no/such/tensor") === undefined);
  * ```
  */
 export function elemTypes(graph: GraphProto): (tensor: string) => number | undefined {

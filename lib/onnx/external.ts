@@ -17,8 +17,28 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { externalDataRefs } from "./external.ts";
- * externalDataRefs(await Deno.readFile("unet/model.onnx"), "unet/model.onnx"); // ["model.onnx_data"]
+ * import { DataType, encodeModel } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * // A model whose weight `w` lives in the external file w.bin.
+ * const bytes = encodeModel(model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Add", ["x", "w"], ["y"])],
+ *   initializers: [{
+ *     name: "w",
+ *     dims: [2],
+ *     dataType: DataType.FLOAT,
+ *     dataLocation: 1, // EXTERNAL
+ *     externalData: [
+ *       { key: "location", value: "w.bin" },
+ *       { key: "offset", value: "0" },
+ *       { key: "length", value: "8" },
+ *     ],
+ *   }],
+ * }));
+ * assert(externalDataRefs(bytes, "model.onnx").join() === "w.bin");
  * ```
  *
  * @module
@@ -56,7 +76,29 @@ const MAX_DEPTH = 100;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { externalDataRefs } from "./external.ts";
+ * import { DataType, encodeModel } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * // A model whose weight `w` lives in the external file w.bin.
+ * const bytes = encodeModel(model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Add", ["x", "w"], ["y"])],
+ *   initializers: [{
+ *     name: "w",
+ *     dims: [2],
+ *     dataType: DataType.FLOAT,
+ *     dataLocation: 1, // EXTERNAL
+ *     externalData: [
+ *       { key: "location", value: "w.bin" },
+ *       { key: "offset", value: "0" },
+ *       { key: "length", value: "8" },
+ *     ],
+ *   }],
+ * }));
  * const locations = externalDataRefs(bytes, "vae_decoder.onnx");
+ * assert(locations.length === 1 && locations[0] === "w.bin");
  * ```
  */
 export function externalDataRefs(bytes: Uint8Array, source = "model"): string[] {
@@ -81,7 +123,30 @@ export interface ExternalDataEntry {
  *
  * @example
  * ```ts
- * externalDataEntries(bytes, "unet.onnx"); // [{ tensor: "w", location: "w.bin", offset: "0", length: "64" }]
+ * import assert from "node:assert/strict";
+ * import { externalDataEntries } from "./external.ts";
+ * import { DataType, encodeModel } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * // A model whose weight `w` lives in the external file w.bin.
+ * const bytes = encodeModel(model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Add", ["x", "w"], ["y"])],
+ *   initializers: [{
+ *     name: "w",
+ *     dims: [2],
+ *     dataType: DataType.FLOAT,
+ *     dataLocation: 1, // EXTERNAL
+ *     externalData: [
+ *       { key: "location", value: "w.bin" },
+ *       { key: "offset", value: "0" },
+ *       { key: "length", value: "8" },
+ *     ],
+ *   }],
+ * }));
+ * const [entry] = externalDataEntries(bytes, "unet.onnx");
+ * // { tensor: "w", location: "w.bin", offset: "0", length: "8" }
+ * assert(entry.tensor === "w" && entry.location === "w.bin" && entry.length === "8");
  * ```
  */
 export function externalDataEntries(bytes: Uint8Array, source = "model"): ExternalDataEntry[] {

@@ -45,8 +45,20 @@ function elemOf(v: ValueInfoProto | undefined): number | undefined {
  *
  * @example
  * ```ts
- * const { model: m32, outputs } = withFloat32Io(fp16Unet, ["sample", "encoder_hidden_states"], ["out_sample"]);
+ * import assert from "node:assert/strict";
+ * import { DataType } from "@attnkit/attnkit";
+ * import { withFloat32Io } from "./float_io.ts";
+ * import { model, node, valueInfo } from "./build.ts";
+ * // A float16 graph: y = Relu(x), x and y float16 [2].
+ * const fp16Unet = model({
+ *   inputs: [valueInfo("sample", [2], DataType.FLOAT16)],
+ *   outputs: [valueInfo("out_sample", [2], DataType.FLOAT16)],
+ *   nodes: [node("Relu", ["sample"], ["out_sample"])],
+ * });
+ * const { model: m32, outputs } = withFloat32Io(fp16Unet, ["sample"], ["out_sample"]);
  * // feed float32 tensors; read outputs["out_sample"]
+ * assert(m32.graph.input[0].type?.tensorType?.elemType === DataType.FLOAT);
+ * assert(outputs["out_sample"] === "out_sample/float32");
  * ```
  */
 export function withFloat32Io(
@@ -124,7 +136,18 @@ function upcastTensor(t: TensorProto): TensorProto {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { DataType } from "@attnkit/attnkit";
+ * import { upcastToFloat32 } from "./float_io.ts";
+ * import { model, node, valueInfo } from "./build.ts";
+ * // A float16 graph: y = Relu(x), x and y float16 [2].
+ * const fp16Unet = model({
+ *   inputs: [valueInfo("sample", [2], DataType.FLOAT16)],
+ *   outputs: [valueInfo("out_sample", [2], DataType.FLOAT16)],
+ *   nodes: [node("Relu", ["sample"], ["out_sample"])],
+ * });
  * const f32 = upcastToFloat32(fp16Unet); // same weights, float32 maths
+ * assert(f32.graph.input[0].type?.tensorType?.elemType === DataType.FLOAT);
  * ```
  */
 export function upcastToFloat32(model: Model): Model {

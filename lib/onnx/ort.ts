@@ -329,7 +329,23 @@ export async function createSession(
  *
  * @example
  * ```ts
- * const [a, b] = await allOrRelease([() => createSession(x), () => createSession(y)]);
+ * import assert from "node:assert/strict";
+ * import { createSession, encodeModel } from "@attnkit/attnkit";
+ * import { allOrRelease } from "./ort.ts";
+ * import { model, node, valueInfo } from "./build.ts";
+ * const identity = (op: string) =>
+ *   encodeModel(model({
+ *     inputs: [valueInfo("x", [2])],
+ *     outputs: [valueInfo("y", [2])],
+ *     nodes: [node(op, ["x"], ["y"])],
+ *   }));
+ * const [a, b] = await allOrRelease([
+ *   () => createSession(identity("Identity")),
+ *   () => createSession(identity("Relu")),
+ * ]);
+ * assert(a.inputNames[0] === "x" && b.outputNames[0] === "y");
+ * await a.release();
+ * await b.release();
  * ```
  */
 export async function allOrRelease<T extends readonly { release(): Promise<void> }[]>(

@@ -740,6 +740,21 @@ function readGraphAt(r: Reader, end: number): GraphProto {
 /**
  * Decodes an ONNX ModelProto. `source` (a file name) is used in error messages; bad bytes give
  * an {@link AttnkitError} naming it and the byte offset. Unknown fields are skipped.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { AttnkitError, decodeModel, encodeModel } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * const bytes = encodeModel(model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Relu", ["x"], ["y"])],
+ * }));
+ * const m = decodeModel(bytes, "relu.onnx");
+ * assert.deepEqual(m.graph.node.map((n) => n.opType), ["Relu"]);
+ * assert.throws(() => decodeModel(new Uint8Array([0xff]), "bad.onnx"), AttnkitError); // names bad.onnx
+ * ```
  */
 export function decodeModel(bytes: Uint8Array, source = "model"): Model & UnknownFields {
   if (!(bytes instanceof Uint8Array)) {
@@ -1084,7 +1099,23 @@ function writeGraph(w: Writer, g: GraphProto): void {
   for (const b of (g as UnknownFields)[UNKNOWN_FIELDS] ?? []) w.raw(b);
 }
 
-/** Encodes a {@link Model} as ONNX ModelProto bytes (field order and packing as onnx.proto). */
+/**
+ * Encodes a {@link Model} as ONNX ModelProto bytes (field order and packing as onnx.proto).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeModel, encodeModel } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "./build.ts";
+ * const m = model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Relu", ["x"], ["y"])],
+ * });
+ * const bytes = encodeModel(m);
+ * assert.deepEqual(encodeModel(decodeModel(bytes)), bytes); // a round trip keeps every byte
+ * ```
+ */
 export function encodeModel(model: Model & UnknownFields): Uint8Array {
   const w = new Writer(1024);
   w.tag(1, WIRE_VARINT);

@@ -256,7 +256,20 @@ function parseNamed(
   });
 }
 
-/** The counted class nouns of a prompt, with their attributes; see the module doc for the rules. */
+/**
+ * The counted class nouns of a prompt, with their attributes; see the module doc for the rules.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePrompt } from "@attnkit/attnkit";
+ * const targets = parsePrompt("two red circles and a blue square");
+ * assert.deepEqual(targets.map((t) => [t.word, t.count, t.attributes]), [
+ *   ["circle", 2, ["red"]],
+ *   ["square", 1, ["blue"]],
+ * ]);
+ * ```
+ */
 export function parsePrompt(prompt: string, opts: ParseOptions = {}): PromptTarget[] {
   check(typeof prompt === "string", "prompt", `expected a string, got ${typeof prompt}`);
   const words = joinCountWords(lexWords(prompt), prompt);

@@ -84,7 +84,18 @@ function looksSingular(w: string): boolean {
   return /(ss|us|is|ous)$/.test(w) || w.length <= 3;
 }
 
-/** The singular of a (lower-case) noun; words that are not plural come back unchanged. */
+/**
+ * The singular of a (lower-case) noun; words that are not plural come back unchanged.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prompts } from "@attnkit/attnkit";
+ * assert.equal(prompts.singularOf("circles"), "circle");
+ * assert.equal(prompts.singularOf("mice"), "mouse"); // irregular
+ * assert.equal(prompts.singularOf("circle"), "circle");
+ * ```
+ */
 export function singularOf(word: string): string {
   const w = word.toLowerCase();
   const irregular = IRREGULAR_PLURALS[w];
@@ -96,7 +107,17 @@ export function singularOf(word: string): string {
   return w.slice(0, -1); // cats, circles, hearts, houses
 }
 
-/** The plural of a (lower-case, singular) noun. */
+/**
+ * The plural of a (lower-case, singular) noun.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prompts } from "@attnkit/attnkit";
+ * assert.equal(prompts.pluralOf("box"), "boxes");
+ * assert.equal(prompts.pluralOf("mouse"), "mice");
+ * ```
+ */
 export function pluralOf(word: string): string {
   const w = word.toLowerCase();
   const irregular = SINGULAR_TO_PLURAL.get(w);
@@ -111,7 +132,18 @@ export function pluralOf(word: string): string {
   return `${w}s`;
 }
 
-/** True when `word` is a plural form (regular or irregular, not a same-form plural like sheep). */
+/**
+ * True when `word` is a plural form (regular or irregular, not a same-form plural like sheep).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prompts } from "@attnkit/attnkit";
+ * assert.equal(prompts.isPlural("circles"), true);
+ * assert.equal(prompts.isPlural("circle"), false);
+ * assert.equal(prompts.isPlural("sheep"), false); // same form: the count word decides
+ * ```
+ */
 export function isPlural(word: string): boolean {
   const w = word.toLowerCase();
   const s = singularOf(w);

@@ -37,7 +37,20 @@ export interface WordTokenizer extends PromptTokenizer {
   tokenize(text: string): WordTokenization;
 }
 
-/** Builds a word-level tokenizer: id = index in `vocab`. */
+/**
+ * Builds a word-level tokenizer: id = index in `vocab`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prompts } from "@attnkit/attnkit";
+ * const vocab = ["<s>", "</s>", "<pad>", "a", "red", "circle"];
+ * const tok = prompts.wordTokenizer(vocab, { maxLength: 6, sot: "<s>", eot: "</s>", pad: "<pad>" });
+ * const t = tok.tokenize("a red circle");
+ * assert.deepEqual(t.ids, [0, 3, 4, 5, 1, 2]); // <s> a red circle </s> <pad>
+ * assert.equal(t.pieces[2].text, "red");
+ * ```
+ */
 export function wordTokenizer(vocab: readonly string[], opts: WordTokenizerOptions): WordTokenizer {
   check(Array.isArray(vocab) && vocab.length > 0, "vocab", "expected a non-empty array of words");
   const index = new Map<string, number>();

@@ -6,8 +6,14 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel } from "@attnkit/attnkit";
  * import { checkedModel } from "./checked_model.ts";
- * const model = checkedModel(raw, { textEncoder: "text_encoder.onnx", unet: "unet.onnx", decoder: "vae_decoder.onnx" });
+ * const raw = await loadShapesModel(); // already checked; wrapping again is harmless
+ * const files = { textEncoder: "text_encoder.onnx", unet: "unet.onnx", decoder: "vae_decoder.onnx" };
+ * const model = checkedModel(raw, files);
+ * assert(model.info === raw.info);
+ * await model.release();
  * ```
  *
  * @module
@@ -72,8 +78,25 @@ function output(t: Tensor, file: string, what: string): Tensor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initialLatents, loadShapesModel } from "@attnkit/attnkit";
+ * import { checkedModel } from "./checked_model.ts";
+ * const model = await loadShapesModel();
  * const safe = checkedModel(model, { textEncoder: "te.onnx", unet: "unet.onnx", decoder: "dec.onnx" });
- * await safe.denoise(latents, 500, context); // AttnkitError "context: contains NaN at …" on NaN
+ * try {
+ *   const latents = initialLatents(model.info.latentShape, 0, 1);
+ *   const context = await safe.encodeText(["a red circle"]);
+ *   context.data[0] = NaN;
+ *   let message = "";
+ *   try {
+ *     await safe.denoise(latents, 500, context);
+ *   } catch (e) {
+ *     message = String(e); // AttnkitError "context: contains NaN at …"
+ *   }
+ *   assert(message.includes("context") && message.includes("NaN"));
+ * } finally {
+ *   await model.release();
+ * }
  * ```
  */
 export function checkedModel(model: DiffusionModel, files: ModelFiles): DiffusionModel {

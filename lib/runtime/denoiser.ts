@@ -242,9 +242,15 @@ export interface LoadDenoiserOptions extends CreateSessionOptions {
  *
  * @example
  * ```ts
- * const d = await loadDenoiser(Deno.readFileSync("unet.onnx"), {
+ * import assert from "node:assert/strict";
+ * import { models } from "@attnkit/attnkit";
+ * // The embedded model's UNet (weights/shapes/unet.onnx).
+ * const file = new URL("../../weights/shapes/unet.onnx", import.meta.url);
+ * const d = await models.loadDenoiser(Deno.readFileSync(file), {
  *   sample: "sample", timestep: "timestep", context: "encoder_hidden_states", output: "out_sample",
  * });
+ * assert(d.taps.length > 0); // one tap per attention core
+ * await d.release();
  * ```
  */
 export async function loadDenoiser(

@@ -39,12 +39,18 @@ export function hasGraphMaps(model: DiffusionModel): boolean {
  *
  * @example
  * ```ts
- * import { denoiseWithMaps, loadShapesModel, initialLatents } from "@attnkit/attnkit";
+ * import assert from "node:assert/strict";
+ * import { initialLatents, loadShapesModel, maps as mapsApi } from "@attnkit/attnkit";
  * const model = await loadShapesModel();
- * const ctx = await model.encodeText(["two red circles"]);
- * const x = initialLatents(model.info.latentShape, 0, 1);
- * const { out, maps } = await denoiseWithMaps(model, x, 501, ctx, { maps: true });
- * console.log(out.shape, maps![0].self.shape, maps![0].cross.shape);
+ * try {
+ *   const ctx = await model.encodeText(["two red circles"]);
+ *   const x = initialLatents(model.info.latentShape, 0, 1);
+ *   const { out, maps } = await mapsApi.denoiseWithMaps(model, x, 501, ctx, { maps: true });
+ *   console.log(out.shape, maps![0].self.shape, maps![0].cross.shape);
+ *   assert(out.shape.join() === x.shape.join() && maps!.length === 1);
+ * } finally {
+ *   await model.release();
+ * }
  * ```
  */
 export async function denoiseWithMaps(

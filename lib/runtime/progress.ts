@@ -23,13 +23,14 @@ export type StepProgressCallback = (done: number, total: number, note?: string) 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { stepProgress } from "./progress.ts";
  * const seen: number[] = [];
  * const p = stepProgress("sampling", 2, { onProgress: (done) => seen.push(done) });
  * p.update(1);
  * p.update(2);
  * p.finish();
- * console.assert(seen.join() === "1,2");
+ * assert(seen.join() === "1,2");
  * ```
  */
 export function stepProgress(

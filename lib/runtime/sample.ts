@@ -101,6 +101,16 @@ export interface SampleOptions {
  * stream is {@link seededRng}(seed + i), so candidate i of seed s equals candidate 0 of seed s + i
  * (a chosen candidate can be re-run alone) and the candidates of one call are distinct. `seed`
  * and `seed + candidates − 1` must be safe integers (else an AttnkitError naming `seed`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initialLatents } from "@attnkit/attnkit";
+ * const x = initialLatents([4, 16, 16], 7, 2); // two candidates, seeds 7 and 8
+ * assert.deepEqual(x.shape, [2, 4, 16, 16]);
+ * // Candidate 1 of seed 7 is candidate 0 of seed 8: a chosen candidate can be re-run alone.
+ * assert.deepEqual(initialLatents([4, 16, 16], 8, 1).data, x.data.subarray(4 * 16 * 16));
+ * ```
  */
 export function initialLatents(
   shape: readonly [number, number, number],
@@ -133,6 +143,17 @@ export function initialLatents(
  * The default sampler of a model: the one its scheduler config names (`info.schedulerConfig`,
  * through `samplerFromConfig`); else flow-matching Euler with the model's shift for a
  * rectified-flow (`"flow"`) model; else DDIM (η = 0) on its training schedule.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultSampler, loadShapesModel } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const sampler = defaultSampler(model, 4);
+ * assert.equal(sampler.name, "ddim");
+ * assert.deepEqual(sampler.timesteps(), [751, 501, 251, 1]); // "leading" spacing, offset 1
+ * await model.release();
+ * ```
  */
 export function defaultSampler(model: DiffusionModel, steps = 50): Sampler {
   const info = model.info;
@@ -191,7 +212,20 @@ function concatBatch(a: Tensor, b: Tensor): Tensor {
   return tensor([a.shape[0] + b.shape[0], ...a.shape.slice(1)], out);
 }
 
-/** Runs the sampler from seeded noise to clean latents `[N, C, h, w]` for one prompt. */
+/**
+ * Runs the sampler from seeded noise to clean latents `[N, C, h, w]` for one prompt.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadShapesModel, sampleLatents } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const latents = await sampleLatents(model, "a red circle", { seed: 0, steps: 4, candidates: 2 });
+ * assert.deepEqual(latents.shape, [2, ...model.info.latentShape]); // [2, 4, 16, 16]
+ * assert.ok(latents.data.every(Number.isFinite));
+ * await model.release();
+ * ```
+ */
 export async function sampleLatents(
   model: DiffusionModel,
   prompt: string,
@@ -252,7 +286,21 @@ export async function sampleLatents(
   return x;
 }
 
-/** Decodes latents (dividing by the model's scale factor) to images `[N, 3, H, W]` in [0, 1]. */
+/**
+ * Decodes latents (dividing by the model's scale factor) to images `[N, 3, H, W]` in [0, 1].
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeLatents, loadShapesModel, sampleLatents } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const latents = await sampleLatents(model, "a blue square", { seed: 0, steps: 4 });
+ * const images = await decodeLatents(model, latents);
+ * assert.deepEqual(images.shape, [1, 3, 64, 64]);
+ * assert.ok(images.data.every((v) => v >= 0 && v <= 1));
+ * await model.release();
+ * ```
+ */
 export function decodeLatents(model: DiffusionModel, latents: Tensor): Promise<Tensor> {
   check(
     !!model && typeof model.decode === "function" && !!model.info,
@@ -268,7 +316,19 @@ export function decodeLatents(model: DiffusionModel, latents: Tensor): Promise<T
   return model.decode(tensor(latents.shape, latents.data.map((v) => v / s)));
 }
 
-/** Prompt → images: {@link sampleLatents} then {@link decodeLatents}. */
+/**
+ * Prompt → images: {@link sampleLatents} then {@link decodeLatents}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generate, loadShapesModel } from "@attnkit/attnkit";
+ * const model = await loadShapesModel();
+ * const images = await generate(model, "two red circles", { seed: 0, steps: 4, guidance: 5 });
+ * assert.deepEqual(images.shape, [1, 3, 64, 64]); // [N, 3, H, W] in [0, 1]
+ * await model.release();
+ * ```
+ */
 export async function generate(
   model: DiffusionModel,
   prompt: string,

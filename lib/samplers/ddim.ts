@@ -92,7 +92,18 @@ export interface DdimOptions extends DiscreteSamplerOptions, X0Bounds {
   readonly setAlphaToOne?: boolean;
 }
 
-/** A DDIM sampler (Stable Diffusion 1.5's settings by default: 50 steps, "leading" + 1, η = 0). */
+/**
+ * A DDIM sampler (Stable Diffusion 1.5's settings by default: 50 steps, "leading" + 1, η = 0).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sampler = samplers.ddim({ steps: 4 });
+ * assert.deepEqual(sampler.timesteps(), [751, 501, 251, 1]); // diffusers' DDIMScheduler, SD 1.5 config
+ * assert.equal(sampler.initNoiseSigma, 1);
+ * ```
+ */
 export function ddim(opts: DdimOptions = {}): Sampler {
   const s = discreteSchedule(opts, (table) => (opts.setAlphaToOne ? 1 : table[0]));
   const eta = opts.eta ?? 0;

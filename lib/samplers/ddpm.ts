@@ -92,7 +92,18 @@ export interface DdpmOptions extends DiscreteSamplerOptions, X0Bounds {
   readonly lastStep?: "paper" | "diffusers";
 }
 
-/** An ancestral DDPM sampler; its `step` needs `noise` on every step but the last. */
+/**
+ * An ancestral DDPM sampler; its `step` needs `noise` on every step but the last.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sampler = samplers.ddpm({ steps: 4 });
+ * assert.equal(sampler.stochastic, true); // pass `noise` to step()
+ * assert.deepEqual(sampler.timesteps(), [751, 501, 251, 1]);
+ * ```
+ */
 export function ddpm(opts: DdpmOptions = {}): Sampler {
   const s = discreteSchedule(opts, () => 1);
   const variance = opts.variance ?? "fixedSmall";

@@ -57,7 +57,19 @@ function interp(x: number, xs: ArrayLike<number>, ys: ArrayLike<number>): number
   return ys[lo] + w * (ys[hi] - ys[lo]);
 }
 
-/** The timesteps and sigmas an Euler sampler with `opts` visits. */
+/**
+ * The timesteps and sigmas an Euler sampler with `opts` visits.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const { timesteps, sigmas } = samplers.eulerSigmas({ steps: 4 }); // SD 1.5's schedule, "linspace"
+ * assert.deepEqual(timesteps, [999, 666, 333, 0]);
+ * assert.equal(sigmas.length, 5); // one per step, then 0
+ * assert.ok(Math.abs(sigmas[0] - 14.6146) < 1e-4 && sigmas[4] === 0);
+ * ```
+ */
 export function eulerSigmas(opts: EulerOptions = {}): EulerSchedule {
   const table = sigmasFromAlphasCumprod(opts.alphasCumprod ?? noiseSchedule(opts));
   const T = table.length;
@@ -91,13 +103,37 @@ export interface EulerCoefficients {
   readonly prediction?: Prediction;
 }
 
-/** The model-input scaling c_in = 1/√(σ²+1). */
+/**
+ * The model-input scaling c_in = 1/√(σ²+1).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * assert.equal(samplers.eulerInputScale(0), 1);
+ * assert.ok(Math.abs(samplers.eulerInputScale(1) - Math.SQRT1_2) < 1e-12);
+ * ```
+ */
 export function eulerInputScale(sigma: number): number {
   expectIn(sigma, 0, Infinity, "sigma");
   return 1 / Math.sqrt(sigma * sigma + 1);
 }
 
-/** One Euler update x + (σ_next − σ)·(x − x̂₀)/σ; pure: returns a new latent. */
+/**
+ * One Euler update x + (σ_next − σ)·(x − x̂₀)/σ; pure: returns a new latent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * // ε-prediction: x̂₀ = x − σ ε, so the step is x + (σ_next − σ)·ε.
+ * const x = samplers.eulerStep(Float32Array.from([2]), Float32Array.from([0.5]), {
+ *   sigma: 2,
+ *   sigmaNext: 1,
+ * });
+ * assert.ok(Math.abs(x[0] - 1.5) < 1e-6);
+ * ```
+ */
 export function eulerStep(
   x: Float32Array,
   modelOut: Float32Array,
@@ -114,7 +150,18 @@ export function eulerStep(
   return x.map((xi, i) => xi + (dt * (xi - x0[i])) / c.sigma);
 }
 
-/** An Euler sampler; feed the model `scaleInput(x, i)` and timestep `timesteps()[i]`. */
+/**
+ * An Euler sampler; feed the model `scaleInput(x, i)` and timestep `timesteps()[i]`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sampler = samplers.euler({ steps: 4 }); // diffusers' EulerDiscreteScheduler, "linspace"
+ * assert.deepEqual(sampler.timesteps(), [999, 666, 333, 0]);
+ * assert.ok(Math.abs(sampler.initNoiseSigma - 14.6488) < 1e-3); // √(σ_max² + 1)
+ * ```
+ */
 export function euler(opts: EulerOptions = {}): Sampler {
   return eulerSampler(eulerSigmas(opts), opts.prediction ?? "epsilon");
 }

@@ -22,14 +22,35 @@ export interface FlowMatchOptions {
   readonly trainSteps?: number;
 }
 
-/** The shifted sigma s·σ / (1 + (s−1)·σ). */
+/**
+ * The shifted sigma s·σ / (1 + (s−1)·σ).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * assert.equal(samplers.shiftSigma(0.5, 3), 0.75); // SD3's shift 3 keeps more steps at high noise
+ * assert.equal(samplers.shiftSigma(0.5, 1), 0.5); // shift 1: unchanged
+ * ```
+ */
 export function shiftSigma(sigma: number, shift: number): number {
   expectIn(sigma, 0, 1, "sigma");
   expectIn(shift, Number.MIN_VALUE, Infinity, "shift");
   return (shift * sigma) / (1 + (shift - 1) * sigma);
 }
 
-/** Model timesteps (σ·T) and the n + 1 sigmas (the last is 0) of a flow-matching schedule. */
+/**
+ * Model timesteps (σ·T) and the n + 1 sigmas (the last is 0) of a flow-matching schedule.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const { timesteps, sigmas } = samplers.flowMatchSigmas({ steps: 2, shift: 1 });
+ * assert.deepEqual(timesteps, [1000, 1]);
+ * assert.deepEqual(sigmas, [1, 0.001, 0]);
+ * ```
+ */
 export function flowMatchSigmas(
   opts: FlowMatchOptions = {},
 ): { timesteps: number[]; sigmas: number[] } {
@@ -45,7 +66,17 @@ export function flowMatchSigmas(
   return { timesteps: sigmas.map((s) => s * T), sigmas: [...sigmas, 0] };
 }
 
-/** One flow-matching Euler update x + (σ_next − σ)·v; pure: returns a new latent. */
+/**
+ * One flow-matching Euler update x + (σ_next − σ)·v; pure: returns a new latent.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x = samplers.flowMatchStep(Float32Array.from([1]), Float32Array.from([0.5]), 1, 0.5);
+ * assert.equal(x[0], 0.75); // 1 + (0.5 − 1) · 0.5
+ * ```
+ */
 export function flowMatchStep(
   x: Float32Array,
   v: Float32Array,
@@ -59,7 +90,20 @@ export function flowMatchStep(
   return x.map((xi, i) => xi + dt * v[i]);
 }
 
-/** A flow-matching Euler sampler (SD3-style, shift 3 by default). */
+/**
+ * A flow-matching Euler sampler (SD3-style, shift 3 by default).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sampler = samplers.flowMatch({ steps: 2, shift: 1 }); // diffusers' FlowMatchEulerDiscrete
+ * assert.deepEqual(sampler.timesteps(), [1000, 1]); // σ·T for σ = 1 … 1/T
+ * // One Euler step from σ = 1 to σ = 1/1000 with velocity v: x + (σ_next − σ)·v.
+ * const x = sampler.step(Float32Array.from([1]), Float32Array.from([1]), 0);
+ * assert.ok(Math.abs(x[0] - 0.001) < 1e-6);
+ * ```
+ */
 export function flowMatch(opts: FlowMatchOptions = {}): Sampler {
   return flowMatchSampler(flowMatchSigmas(opts));
 }

@@ -303,9 +303,23 @@ export function scheduleFromConfig(
  *
  * @example
  * ```ts
- * const cfg = JSON.parse(await Deno.readTextFile("model/scheduler/scheduler_config.json"));
- * const sampler = samplerFromConfig(cfg, 30);
- * sampler.timesteps(); // as diffusers' scheduler.set_timesteps(30) gives them
+ * import assert from "node:assert/strict";
+ * import { samplerFromConfig } from "@attnkit/attnkit";
+ * // SD 1.5's scheduler/scheduler_config.json (the maths-changing fields).
+ * const cfg = {
+ *   _class_name: "DDIMScheduler",
+ *   num_train_timesteps: 1000,
+ *   beta_schedule: "scaled_linear",
+ *   beta_start: 0.00085,
+ *   beta_end: 0.012,
+ *   set_alpha_to_one: false,
+ *   steps_offset: 1,
+ *   prediction_type: "epsilon",
+ *   timestep_spacing: "leading",
+ * };
+ * const sampler = samplerFromConfig(cfg, 4);
+ * // as diffusers' scheduler.set_timesteps(4) gives them: 1000 // 4 spacing, offset 1
+ * assert(sampler.timesteps().join() === "751,501,251,1");
  * ```
  */
 export function samplerFromConfig(

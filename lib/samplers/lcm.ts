@@ -14,7 +14,16 @@ import type { Prediction } from "./prediction.ts";
 import { expectStepIndex, type Sampler, timestepsMethod } from "./sampler.ts";
 import { boundX0, type X0Bounds } from "./x0_clip.ts";
 
-/** The n timesteps an LCM sampler visits: diffusers' `set_timesteps(n)` with strength 1. */
+/**
+ * The n timesteps an LCM sampler visits: diffusers' `set_timesteps(n)` with strength 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * assert.deepEqual(samplers.lcmTimesteps(4), [999, 759, 499, 259]); // LCMScheduler, 50 original steps
+ * ```
+ */
 export function lcmTimesteps(steps: number, originalSteps = 50, trainSteps = 1000): number[] {
   check(
     Number.isInteger(originalSteps) && originalSteps >= 1 && originalSteps <= trainSteps,

@@ -14,7 +14,18 @@ import { expectIn, expectSameLength } from "./latent.ts";
  */
 export type Prediction = "epsilon" | "v" | "sample";
 
-/** x̂₀ = (x_t − √(1−ᾱ) ε) / √ᾱ, from an ε-prediction at noise level ᾱ. */
+/**
+ * x̂₀ = (x_t − √(1−ᾱ) ε) / √ᾱ, from an ε-prediction at noise level ᾱ.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * // x_t = √ᾱ x₀ + √(1−ᾱ) ε with ᾱ = 0.64, x₀ = 0.875, ε = 0.5 gives x_t = 1.
+ * const x0 = samplers.predictX0(Float32Array.from([1]), Float32Array.from([0.5]), 0.64);
+ * assert.ok(Math.abs(x0[0] - 0.875) < 1e-6);
+ * ```
+ */
 export function predictX0(x: Float32Array, eps: Float32Array, alphaBar: number): Float32Array {
   expectSameLength(x, eps, "eps");
   expectIn(alphaBar, Number.MIN_VALUE, 1, "alphaBar");
@@ -22,7 +33,17 @@ export function predictX0(x: Float32Array, eps: Float32Array, alphaBar: number):
   return x.map((xi, i) => (xi - b * eps[i]) / a);
 }
 
-/** x̂₀ = √ᾱ x_t − √(1−ᾱ) v, from a v-prediction at noise level ᾱ. */
+/**
+ * x̂₀ = √ᾱ x_t − √(1−ᾱ) v, from a v-prediction at noise level ᾱ.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x0 = samplers.x0FromV(Float32Array.from([1]), Float32Array.from([0.5]), 0.64);
+ * assert.ok(Math.abs(x0[0] - (0.8 * 1 - 0.6 * 0.5)) < 1e-6); // 0.5
+ * ```
+ */
 export function x0FromV(x: Float32Array, v: Float32Array, alphaBar: number): Float32Array {
   expectSameLength(x, v, "v");
   expectIn(alphaBar, 0, 1, "alphaBar");
@@ -30,7 +51,19 @@ export function x0FromV(x: Float32Array, v: Float32Array, alphaBar: number): Flo
   return x.map((xi, i) => a * xi - b * v[i]);
 }
 
-/** ε̂ = √ᾱ v + √(1−ᾱ) x_t, the noise a v-prediction implies. */
+/**
+ * ε̂ = √ᾱ v + √(1−ᾱ) x_t, the noise a v-prediction implies.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x = Float32Array.from([1]), v = Float32Array.from([0.5]);
+ * const eps = samplers.epsFromV(x, v, 0.64), x0 = samplers.x0FromV(x, v, 0.64);
+ * // Consistent with x̂₀: x_t = √ᾱ x̂₀ + √(1−ᾱ) ε̂.
+ * assert.ok(Math.abs(0.8 * x0[0] + 0.6 * eps[0] - x[0]) < 1e-6);
+ * ```
+ */
 export function epsFromV(x: Float32Array, v: Float32Array, alphaBar: number): Float32Array {
   expectSameLength(x, v, "v");
   expectIn(alphaBar, 0, 1, "alphaBar");
@@ -38,7 +71,18 @@ export function epsFromV(x: Float32Array, v: Float32Array, alphaBar: number): Fl
   return x.map((xi, i) => a * v[i] + b * xi);
 }
 
-/** x̂₀ from a DDPM-family model output of any prediction type ("sample" is x̂₀ itself). */
+/**
+ * x̂₀ from a DDPM-family model output of any prediction type ("sample" is x̂₀ itself).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const x = Float32Array.from([1]), out = Float32Array.from([0.5]);
+ * assert.equal(samplers.x0FromPrediction(x, out, 0.64, "sample")[0], 0.5); // the output itself
+ * assert.ok(Math.abs(samplers.x0FromPrediction(x, out, 0.64, "epsilon")[0] - 0.875) < 1e-6);
+ * ```
+ */
 export function x0FromPrediction(
   x: Float32Array,
   out: Float32Array,

@@ -79,7 +79,18 @@ function linspace(a: number, b: number, n: number): Float64Array {
 /** Largest training horizon {@link betas} accepts (diffusers' schedules use 1000). */
 export const MAX_SCHEDULE_STEPS = 1_000_000;
 
-/** β_t for t = 0..T−1. */
+/**
+ * β_t for t = 0..T−1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const b = samplers.betas(); // Stable Diffusion's scaled_linear, 0.00085 … 0.012 over T = 1000
+ * assert.equal(b.length, 1000);
+ * assert.ok(Math.abs(b[0] - 0.00085) < 1e-12 && Math.abs(b[999] - 0.012) < 1e-12);
+ * ```
+ */
 export function betas(opts: NoiseScheduleOptions = {}): Float64Array {
   const n = opts.trainSteps ?? 1000;
   const start = opts.betaStart ?? 0.00085;
@@ -117,7 +128,18 @@ export function betas(opts: NoiseScheduleOptions = {}): Float64Array {
   return roots.map((r) => r * r);
 }
 
-/** ᾱ_t = ∏_{s ≤ t} (1 − β_s): the signal fraction left at training step t. */
+/**
+ * ᾱ_t = ∏_{s ≤ t} (1 − β_s): the signal fraction left at training step t.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const alphaBar = samplers.alphasCumprod(samplers.betas());
+ * assert.ok(Math.abs(alphaBar[0] - 0.99915) < 1e-12); // 1 − β_0
+ * assert.ok(Math.abs(alphaBar[999] - 0.0046601) < 1e-6); // SD 1.5's final ᾱ
+ * ```
+ */
 export function alphasCumprod(betaValues: Float64Array): Float64Array {
   const out = new Float64Array(betaValues.length);
   let prod = 1;
@@ -133,7 +155,18 @@ export function noiseSchedule(opts: NoiseScheduleOptions = {}): Float64Array {
   return alphasCumprod(betas(opts));
 }
 
-/** Karras σ of each training step: σ_t = √((1 − ᾱ_t) / ᾱ_t), increasing in t. */
+/**
+ * Karras σ of each training step: σ_t = √((1 − ᾱ_t) / ᾱ_t), increasing in t.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * const sigmas = samplers.sigmasFromAlphasCumprod(samplers.noiseSchedule());
+ * assert.ok(Math.abs(sigmas[999] - 14.6146) < 1e-4); // SD 1.5's σ_max
+ * assert.ok(sigmas[0] < sigmas[500] && sigmas[500] < sigmas[999]);
+ * ```
+ */
 export function sigmasFromAlphasCumprod(alphaBar: Float64Array): Float64Array {
   return alphaBar.map((a) => Math.sqrt((1 - a) / a));
 }

@@ -29,7 +29,16 @@ export interface SpacingOptions {
   readonly round?: boolean;
 }
 
-/** Rounds half to even, as numpy's `round` does (166.5 → 166, 499.5 → 500). */
+/**
+ * Rounds half to even, as numpy's `round` does (166.5 → 166, 499.5 → 500).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * assert.deepEqual([166.5, 499.5, 2.4].map(samplers.roundHalfEven), [166, 500, 2]);
+ * ```
+ */
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -54,7 +63,18 @@ export function trailingTimesteps(steps: number, trainSteps: number): number[] {
   });
 }
 
-/** The `steps` timesteps of an n-step sampler, largest (noisiest) first. */
+/**
+ * The `steps` timesteps of an n-step sampler, largest (noisiest) first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers } from "@attnkit/attnkit";
+ * // diffusers' "leading" (SD 1.5, steps_offset 1) and "trailing" spacings of 1000 training steps.
+ * assert.deepEqual(samplers.spacedTimesteps(4, { spacing: "leading", stepsOffset: 1 }), [751, 501, 251, 1]);
+ * assert.deepEqual(samplers.spacedTimesteps(4, { spacing: "trailing" }), [999, 749, 499, 249]);
+ * ```
+ */
 export function spacedTimesteps(steps: number, opts: SpacingOptions = {}): number[] {
   const T = opts.trainSteps ?? 1000;
   const spacing = opts.spacing ?? "leading";

@@ -16,7 +16,21 @@ export function phraseOf(g: Group): string {
   return `${NUMBER_WORDS[g.count - 1]} ${words}`;
 }
 
-/** A caption for groups in the given order; `prefix` false drops "a photo of". */
+/**
+ * A caption for groups in the given order; `prefix` false drops "a photo of".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shapes } from "@attnkit/attnkit";
+ * const groups = [
+ *   { cls: "circle", colour: "red", count: 2 },
+ *   { cls: "square", colour: "blue", count: 1 },
+ * ] as const;
+ * assert.equal(shapes.captionOf(groups), "a photo of two red circles and a blue square");
+ * assert.equal(shapes.captionOf(groups, false), "two red circles and a blue square");
+ * ```
+ */
 export function captionOf(groups: readonly Group[], prefix = true): string {
   const phrases = groups.map(phraseOf);
   const list = phrases.length === 1

@@ -182,7 +182,26 @@ function touching(a: Part, owner: Int32Array, idB: number): boolean {
   return false;
 }
 
-/** Detects the shapes in a 64×64 RGB image (interleaved bytes, row-major). */
+/**
+ * Detects the shapes in a 64×64 RGB image (interleaved bytes, row-major).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers, shapes } from "@attnkit/attnkit";
+ * const groups = [
+ *   { cls: "circle", colour: "red", count: 2 },
+ *   { cls: "square", colour: "blue", count: 1 },
+ * ] as const;
+ * const scene = shapes.sceneFor(samplers.mulberry32(3), groups, ["red", "blue"])!;
+ * const found = shapes.detect(shapes.render(scene).rgb);
+ * assert.deepEqual(found.map((i) => `${i.colour} ${i.cls}`).sort(), [
+ *   "blue square",
+ *   "red circle",
+ *   "red circle",
+ * ]);
+ * ```
+ */
 export function detect(rgb: Uint8Array, opts: DetectOptions = {}): Instance[] {
   const n = SCENE_SIZE;
   check(

@@ -6,7 +6,19 @@
  */
 import { check } from "../errors.ts";
 
-/** A grid of RGB tiles: `cols` per row, `gap` gutter pixels of `gutter` grey. */
+/**
+ * A grid of RGB tiles: `cols` per row, `gap` gutter pixels of `gutter` grey.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * const tile = new Uint8Array(64 * 64 * 3); // two black 64 × 64 tiles side by side
+ * const grid = viz.tileGrid([tile, tile], 64, 64, 2);
+ * assert.deepEqual([grid.width, grid.height], [2 * 64 + 3 * 2, 64 + 2 * 2]); // 2-pixel gutters
+ * assert.equal(grid.rgb[0], 255); // the gutter is white by default
+ * ```
+ */
 export function tileGrid(
   tiles: readonly Uint8Array[],
   tileW: number,
@@ -37,7 +49,17 @@ export function tileGrid(
   return { rgb, width, height };
 }
 
-/** Nearest-neighbour enlargement of an RGB image by an integer factor. */
+/**
+ * Nearest-neighbour enlargement of an RGB image by an integer factor.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * const big = viz.enlarge(new Uint8Array([1, 2, 3]), 1, 1, 2); // one pixel → 2 × 2
+ * assert.deepEqual(Array.from(big), [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
+ * ```
+ */
 export function enlarge(rgb: Uint8Array, w: number, h: number, factor: number): Uint8Array {
   const out = new Uint8Array(w * h * factor * factor * 3);
   for (let y = 0; y < h * factor; y++) {

@@ -17,7 +17,20 @@ export interface Rendered {
 
 const SS = 4;
 
-/** Renders a scene. Pure: the same scene gives the same bytes. */
+/**
+ * Renders a scene. Pure: the same scene gives the same bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers, shapes } from "@attnkit/attnkit";
+ * const groups = [{ cls: "star", colour: "green", count: 1 }] as const;
+ * const scene = shapes.sceneFor(samplers.mulberry32(1), groups, ["green"])!;
+ * const { rgb } = shapes.render(scene);
+ * assert.equal(rgb.length, 64 * 64 * 3); // 64 × 64 interleaved RGB
+ * assert.deepEqual(shapes.render(scene).rgb, rgb); // pure
+ * ```
+ */
 export function render(scene: Scene): Rendered {
   const n = SCENE_SIZE;
   const img = new Float32Array(n * n * 3);

@@ -190,7 +190,22 @@ export function itemsOf(
   return items;
 }
 
-/** A scene that matches `groups` (null if the objects cannot be placed). */
+/**
+ * A scene that matches `groups` (null if the objects cannot be placed).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { samplers, shapes } from "@attnkit/attnkit";
+ * const groups = [
+ *   { cls: "circle", colour: "red", count: 2 },
+ *   { cls: "square", colour: "blue", count: 1 },
+ * ] as const;
+ * const scene = shapes.sceneFor(samplers.mulberry32(3), groups, ["red", "blue"]);
+ * assert.ok(scene !== null);
+ * assert.deepEqual(scene.objects.map((o) => o.cls).sort(), ["circle", "circle", "square"]);
+ * ```
+ */
 export function sceneFor(
   rng: Rng,
   groups: readonly Group[],

@@ -27,7 +27,18 @@ export function heatColour(v: number): [number, number, number] {
   ];
 }
 
-/** A heat-map picture of `values` (h × w, row-major), scaled to its own min and max. */
+/**
+ * A heat-map picture of `values` (h × w, row-major), scaled to its own min and max.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * const rgb = viz.heatmap([0, 0.5, 1, 1], 2, 2); // 2 × 2 values → 2 × 2 RGB pixels
+ * assert.equal(rgb.length, 2 * 2 * 3);
+ * assert.deepEqual(rgb.subarray(6, 9), rgb.subarray(9, 12)); // equal values, equal colours
+ * ```
+ */
 export function heatmap(values: ArrayLike<number>, h: number, w: number): Uint8Array {
   check(
     values.length === h * w,
@@ -59,7 +70,20 @@ export const PALETTE: readonly (readonly [number, number, number])[] = [
   [0, 0, 128],
 ];
 
-/** A picture of instance clusters: pixel `fg[i]` gets cluster `assign[i]`'s colour, others grey. */
+/**
+ * A picture of instance clusters: pixel `fg[i]` gets cluster `assign[i]`'s colour, others grey.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * // A 2 × 2 map: foreground pixels 0 and 3, in clusters 0 and 1; pixels 1 and 2 are background.
+ * const rgb = viz.clusterImage([0, 3], [0, 1], 2, 2);
+ * assert.equal(rgb.length, 2 * 2 * 3);
+ * assert.deepEqual(rgb.subarray(3, 6), rgb.subarray(6, 9)); // both background pixels: the same grey
+ * assert.notDeepEqual(rgb.subarray(0, 3), rgb.subarray(9, 12)); // two clusters, two colours
+ * ```
+ */
 export function clusterImage(
   fg: ArrayLike<number>,
   assign: ArrayLike<number>,
@@ -76,7 +100,18 @@ export function clusterImage(
   return out;
 }
 
-/** Image `b` of a `[N, 3, H, W]` tensor in [0, 1] as interleaved RGB bytes. */
+/**
+ * Image `b` of a `[N, 3, H, W]` tensor in [0, 1] as interleaved RGB bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tensor, viz } from "@attnkit/attnkit";
+ * // One 1 × 2 image, channel-planar: R = [0, 1], G = [0.5, 0.5], B = [1, 0].
+ * const bytes = viz.imageBytes(tensor([1, 3, 1, 2], [0, 1, 0.5, 0.5, 1, 0]));
+ * assert.deepEqual(Array.from(bytes), [0, 128, 255, 255, 128, 0]); // RGB RGB
+ * ```
+ */
 export function imageBytes(images: Tensor, b = 0): Uint8Array {
   const [n, c, h, w] = images.shape;
   check(

@@ -18,11 +18,12 @@ import { imageBytes } from "./colour.ts";
  * @throws {AttnkitError} naming `images` when the shape is not [N, 3, H, W].
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { savePng } from "./save.ts";
  * import { tensor } from "../tensor.ts";
  * const path = await Deno.makeTempFile({ suffix: ".png" });
  * await savePng(path, tensor([2, 3, 4, 4]));
- * console.assert((await Deno.stat(path)).size > 0);
+ * assert((await Deno.stat(path)).size > 0);
  * await Deno.remove(path);
  * ```
  */

@@ -55,7 +55,19 @@ const GLYPHS: Readonly<Record<string, string>> = {
   "×": "00000100010101000100010101000100000",
 };
 
-/** Draws `text` (upper-cased; unknown characters as blanks) at the top-left of an RGB picture. */
+/**
+ * Draws `text` (upper-cased; unknown characters as blanks) at the top-left of an RGB picture.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { viz } from "@attnkit/attnkit";
+ * const black = new Uint8Array(40 * 20 * 3); // 40 × 20 RGB
+ * const labelled = viz.drawText(black, 40, 20, "ok", 1);
+ * assert.ok(labelled.some((v) => v > 0)); // the label is drawn on a copy…
+ * assert.ok(black.every((v) => v === 0)); // …and the input is left as it was
+ * ```
+ */
 export function drawText(
   rgb: Uint8Array,
   w: number,

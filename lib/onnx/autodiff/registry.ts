@@ -41,7 +41,17 @@ export function ruleFor(node: NodeProto): GradRule | undefined {
   return undefined;
 }
 
-/** Operator types with a rule, for reports (default domain, then com.microsoft). */
+/**
+ * Operator types with a rule, for reports (default domain, then com.microsoft).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { onnx } from "@attnkit/attnkit";
+ * const { onnx: ops } = onnx.coveredOps();
+ * assert.ok(ops.includes("Softmax") && ops.includes("MatMul"));
+ * ```
+ */
 export function coveredOps(): { onnx: string[]; microsoft: string[] } {
   return { onnx: Object.keys(onnxRules).sort(), microsoft: Object.keys(microsoftRules).sort() };
 }

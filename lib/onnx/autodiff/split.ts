@@ -40,11 +40,25 @@ export interface VjpHalves {
  *
  * @example
  * ```ts
- * import { splitVjp, vjpGraph } from "@attnkit/attnkit";
- * declare const unet: import("@attnkit/attnkit").Model;
- * const vjp = vjpGraph(unet, { wrt: ["sample"], taps: ["maps/self"] });
- * const halves = splitVjp(vjp, ["maps/self"]);
+ * import assert from "node:assert/strict";
+ * import { onnx } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../build.ts";
+ * // q, k, v [B=1, heads=2, N=16 (a 4×4 latent), d=4]; scores QKᵀ, Softmax, times V.
+ * const unet = model({
+ *   inputs: ["q", "k", "v"].map((name) => valueInfo(name, [1, 2, 16, 4])),
+ *   outputs: [valueInfo("o", [1, 2, 16, 4])],
+ *   nodes: [
+ *     node("Transpose", ["k"], ["kt"], { perm: [0, 1, 3, 2] }),
+ *     node("MatMul", ["q", "kt"], ["s"]),
+ *     node("Softmax", ["s"], ["p"], { axis: -1 }),
+ *     node("MatMul", ["p", "v"], ["o"]),
+ *   ],
+ * });
+ * // Gradient of the attention probabilities `p` with respect to `q`.
+ * const vjp = onnx.vjpGraph(unet, { wrt: ["q"], taps: ["p"] });
+ * const halves = onnx.splitVjp(vjp, ["p"]);
  * console.log(halves.saved.length, "tensors cross from the forward to the backward half");
+ * assert(halves.forward.graph.output[0].name === "p" && halves.saved.includes("p"));
  * ```
  */
 export function splitVjp(

@@ -163,6 +163,28 @@ function neededForward(order: NodeProto[], reads: Set<string>): NodeProto[] {
  * tap (`grad::<tap>`, the tap's shape), whose outputs are the gradients of the `wrt` inputs
  * (`grad::<wrt>`, the input's shape). Taps may be graph outputs or intermediate tensors; a
  * tensor that is both a tap and upstream of another tap gets both contributions.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createSession, encodeModel, onnx, ort } from "@attnkit/attnkit";
+ * import { model, node, valueInfo } from "../build.ts";
+ * // y = x · x, so the VJP with cotangent 1 is dy/dx = 2x.
+ * const m = model({
+ *   inputs: [valueInfo("x", [2])],
+ *   outputs: [valueInfo("y", [2])],
+ *   nodes: [node("Mul", ["x", "x"], ["y"])],
+ * });
+ * const vjp = onnx.vjpGraph(m, { wrt: ["x"], taps: ["y"] });
+ * assert.deepEqual(vjp.cotangentInputs, ["grad::y"]);
+ * const session = await createSession(encodeModel(vjp.model));
+ * const out = await session.run({
+ *   x: new ort.Tensor("float32", Float32Array.from([3, -1]), [2]),
+ *   "grad::y": new ort.Tensor("float32", Float32Array.from([1, 1]), [2]),
+ * });
+ * assert.deepEqual(Array.from(out["grad::x"].data as Float32Array), [6, -2]);
+ * await session.release();
+ * ```
  */
 export function vjpGraph(model: Model, spec: VjpSpec, options: VjpOptions = {}): VjpResult {
   const graph = model.graph;
