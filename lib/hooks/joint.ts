@@ -187,9 +187,13 @@ function findTokenConcat(
  *
  * @example
  * ```ts
- * import { findAttention } from "./find.ts";
- * // findAttention calls markJointCores itself:
- * // findAttention(model, { conditioning: ["encoder_hidden_states"] }).filter((c) => c.joint)
+ * import assert from "node:assert/strict";
+ * import { findAttention, onnx } from "@attnkit/attnkit";
+ * // findAttention calls markJointCores itself; the embedded DiT's attention is all joint.
+ * const url = new URL("../../weights/shapes-dit/transformer.onnx", import.meta.url);
+ * const model = onnx.decodeModel(await Deno.readFile(url));
+ * const cores = findAttention(model, { conditioning: ["encoder_hidden_states"] });
+ * assert.ok(cores.length > 0 && cores.every((c) => c.joint !== undefined));
  * ```
  */
 export function markJointCores(
@@ -259,8 +263,10 @@ function applyFallback(cores: readonly AttentionCore[], opts: JointOptions): Att
  *
  * @example
  * ```ts
- * jointRanges({ block: "double", textFirst: true, source: "graph" }, 96, 32);
- * // { text: [0, 32], image: [32, 96] }
+ * import assert from "node:assert/strict";
+ * import { hooks } from "@attnkit/attnkit";
+ * const r = hooks.jointRanges({ block: "double", textFirst: true, source: "graph" }, 96, 32);
+ * assert.deepEqual(r, { text: [0, 32], image: [32, 96] });
  * ```
  */
 export function jointRanges(j: JointAttention, n: number, textTokens: number): JointTokens {
@@ -290,7 +296,15 @@ function expectHeads(x: Tensor, argument: string): [number, number, number] {
  *
  * @example
  * ```ts
- * const imageQ = sliceTokens(q, [32, 96]);
+ * import assert from "node:assert/strict";
+ * import { hooks, tensor } from "@attnkit/attnkit";
+ * // One head, 2 text tokens then 4 image tokens (a 2×2 grid), width 2.
+ * const q = tensor([1, 6, 2], [1, 0, 0, 1, 1, 1, 0, 0, 2, 0, 0, 2]);
+ * const k = tensor([1, 6, 2], [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+ * const ranges = { text: [0, 2], image: [2, 6] } as const;
+ * const imageQ = hooks.sliceTokens(q, [2, 6]);
+ * assert.deepEqual(imageQ.shape, [1, 4, 2]);
+ * assert.deepEqual([...imageQ.data.subarray(0, 2)], [1, 1]);
  * ```
  */
 export function sliceTokens(x: Tensor, range: readonly [number, number]): Tensor {
@@ -311,7 +325,14 @@ export function sliceTokens(x: Tensor, range: readonly [number, number]): Tensor
  *
  * @example
  * ```ts
- * const [sa, ca] = splitJointTap(q, k, { text: [0, 32], image: [32, 96] }, [8, 8]);
+ * import assert from "node:assert/strict";
+ * import { hooks, tensor } from "@attnkit/attnkit";
+ * // One head, 2 text tokens then 4 image tokens (a 2×2 grid), width 2.
+ * const q = tensor([1, 6, 2], [1, 0, 0, 1, 1, 1, 0, 0, 2, 0, 0, 2]);
+ * const k = tensor([1, 6, 2], [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+ * const ranges = { text: [0, 2], image: [2, 6] } as const;
+ * const [sa, ca] = hooks.splitJointTap(q, k, ranges, [2, 2]);
+ * assert.deepEqual([sa.kind, sa.k.shape, ca.kind, ca.k.shape], ["self", [1, 4, 2], "cross", [1, 2, 2]]);
  * ```
  */
 export function splitJointTap(
@@ -347,7 +368,16 @@ function addTokens(into: Float32Array, n: number, part: Tensor, range: readonly 
  *
  * @example
  * ```ts
- * const g = mergeJointGrads(saGrad, caGrad, { text: [0, 32], image: [32, 96] }, 96);
+ * import assert from "node:assert/strict";
+ * import { hooks, tensor } from "@attnkit/attnkit";
+ * // One head, 2 text tokens then 4 image tokens (a 2×2 grid), width 2.
+ * const q = tensor([1, 6, 2], [1, 0, 0, 1, 1, 1, 0, 0, 2, 0, 0, 2]);
+ * const k = tensor([1, 6, 2], [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+ * const ranges = { text: [0, 2], image: [2, 6] } as const;
+ * const ones = (n: number) => tensor([1, n, 2], new Float32Array(n * 2).fill(1));
+ * const g = hooks.mergeJointGrads({ dq: ones(4), dk: ones(4) }, { dq: ones(4), dk: ones(2) }, ranges, 6);
+ * assert.deepEqual([...g.dq.data], [0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2]); // text queries get none
+ * assert.deepEqual([...g.dk.data], new Array(12).fill(1));
  * ```
  */
 export function mergeJointGrads(
@@ -372,7 +402,17 @@ export function mergeJointGrads(
  *
  * @example
  * ```ts
- * const bias = jointBias(null, caBias, { text: [0, 32], image: [32, 96] }, 96);
+ * import assert from "node:assert/strict";
+ * import { hooks, tensor } from "@attnkit/attnkit";
+ * // One head, 2 text tokens then 4 image tokens (a 2×2 grid), width 2.
+ * const q = tensor([1, 6, 2], [1, 0, 0, 1, 1, 1, 0, 0, 2, 0, 0, 2]);
+ * const k = tensor([1, 6, 2], [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+ * const ranges = { text: [0, 2], image: [2, 6] } as const;
+ * const caBias = tensor([1, 1, 4, 2], new Float32Array(8).fill(-5));
+ * const bias = hooks.jointBias(null, caBias, ranges, 6)!;
+ * assert.deepEqual(bias.shape, [1, 1, 6, 6]);
+ * assert.equal(bias.data[2 * 6 + 0], -5); // image row 0, text key 0
+ * assert.equal(bias.data[2 * 6 + 2], 0); // image row 0, image key 0: untouched
  * ```
  */
 export function jointBias(
@@ -421,7 +461,17 @@ export function jointBias(
  *
  * @example
  * ```ts
- * const { self, cross } = jointBlocks(q, k, { text: [0, 32], image: [32, 96] }, { rows: "joint" });
+ * import assert from "node:assert/strict";
+ * import { hooks, tensor } from "@attnkit/attnkit";
+ * // One head, 2 text tokens then 4 image tokens (a 2×2 grid), width 2.
+ * const q = tensor([1, 6, 2], [1, 0, 0, 1, 1, 1, 0, 0, 2, 0, 0, 2]);
+ * const k = tensor([1, 6, 2], [0, 1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
+ * const ranges = { text: [0, 2], image: [2, 6] } as const;
+ * const joint = hooks.jointBlocks(q, k, ranges, { rows: "joint" });
+ * const renorm = hooks.jointBlocks(q, k, ranges);
+ * const row = (t: { data: Float32Array }, w: number) => t.data.subarray(0, w).reduce((a, b) => a + b, 0);
+ * assert.ok(Math.abs(row(joint.self, 4) + row(joint.cross, 2) - 1) < 1e-6); // one joint softmax
+ * assert.ok(Math.abs(row(renorm.self, 4) - 1) < 1e-6); // each block renormalised
  * ```
  */
 export function jointBlocks(
@@ -476,7 +526,12 @@ const ELEMENTWISE = new Set(["Add", "Sub", "Mul", "Div", "Neg", "Cast", "Identit
  *
  * @example
  * ```ts
- * // inside find.ts: traceLayout(ctx, q) ?? throughElementwise(producers, constants, q, (t) => traceLayout(ctx, t))
+ * import assert from "node:assert/strict";
+ * import { throughElementwise } from "./joint.ts";
+ * // q = Mul(x, scale): the layout of q is found through the Mul, at x.
+ * const producers = new Map([["q", { opType: "Mul", input: ["x", "scale"], output: ["q"], attribute: [] }]]);
+ * const found = throughElementwise(producers, (t) => t === "scale", "q", (t) => (t === "x" ? "x's layout" : undefined));
+ * assert.equal(found, "x's layout");
  * ```
  */
 export function throughElementwise<T>(

@@ -33,8 +33,15 @@ export interface Verdict {
  *
  * @example
  * ```ts
- * const v = verdictOf("a photo of a red circle and a blue star", image);
- * console.log(v.text); // "class 2/2, +colour 1/2, found: red circle, red star"
+ * import assert from "node:assert/strict";
+ * import { samplers, shapes } from "@attnkit/attnkit";
+ * // A rendered scene with exactly what the prompt asks for.
+ * const groups = [{ cls: "circle", colour: "red", count: 1 }, { cls: "star", colour: "blue", count: 1 }] as const;
+ * const scene = shapes.sceneFor(samplers.mulberry32(3), groups, shapes.COLOURS)!;
+ * const image = shapes.render(scene).rgb;
+ * const v = shapes.verdictOf("a photo of a red circle and a blue star", image);
+ * console.log(v.text); // e.g. "class 2/2, +colour 2/2, found: red circle, blue star"
+ * assert.ok(v.text.length > 0);
  * ```
  */
 export function verdictOf(prompt: string, image: Uint8Array): Verdict {
