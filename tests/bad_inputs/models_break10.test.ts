@@ -29,6 +29,7 @@ import { modelRoot, readFileChecked, readTextChecked } from "../../lib/models/ro
 import { decodeLatents } from "../../lib/runtime/sample.ts";
 import { tensor } from "../../lib/tensor.ts";
 import {
+  cat,
   Corpus,
   editJson,
   fixture,
@@ -37,32 +38,12 @@ import {
   nodeAvailable,
   REPO,
   shapesCopy,
+  varint,
 } from "./models_support.ts";
 
 const corpus = new Corpus("models_break10");
 const SHAPES = new URL("weights/shapes/", REPO).pathname;
 const HIDDEN = ["b10_tag5_graph", "b10_tag5_in_tensor", "b10_tag5_attribute"];
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 128) {
-    out.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
-function cat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const arrs = parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p)));
-  const out = new Uint8Array(arrs.reduce((n, a) => n + a.length, 0));
-  let o = 0;
-  for (const a of arrs) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
 
 /** A length-delimited field: tag (field << 3 | 2), length, bytes. */
 const ld = (field: number, b: Uint8Array | number[]): Uint8Array => {

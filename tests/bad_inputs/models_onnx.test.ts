@@ -14,30 +14,18 @@ import { DataType, type Model, type TensorProto } from "../../lib/onnx/types.ts"
 import { loadShapesModel } from "../../lib/models/shapes.ts";
 import { loadSd15Model } from "../../lib/models/sd15_model.ts";
 import { resolveSd15Files } from "../../lib/models/sd15.ts";
-import { Corpus, editJson, fixture, hfCopy, nodeAvailable, shapesCopy } from "./models_support.ts";
+import {
+  cat,
+  Corpus,
+  editJson,
+  fixture,
+  hfCopy,
+  nodeAvailable,
+  shapesCopy,
+  varint,
+} from "./models_support.ts";
 
 const corpus = new Corpus("models_onnx");
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 128) {
-    out.push((n % 128) | 128);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
-function cat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const arrs = parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p)));
-  const out = new Uint8Array(arrs.reduce((n, a) => n + a.length, 0));
-  let o = 0;
-  for (const a of arrs) {
-    out.set(a, o);
-    o += a.length;
-  }
-  return out;
-}
 
 /** ModelProto { ir_version 8; graph (field 7) = `graph` }. */
 const withGraph = (graph: Uint8Array): Uint8Array =>

@@ -185,3 +185,26 @@ export function countingServer(): { url: string; hits: () => number; close: () =
     close: () => server.shutdown(),
   };
 }
+
+/** A protobuf varint (for hand-written ONNX bytes). */
+export function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n >= 128) {
+    out.push((n % 128) | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/** Concatenates byte parts (arrays or Uint8Arrays) into one Uint8Array. */
+export function cat(...parts: (Uint8Array | number[])[]): Uint8Array {
+  const arrs = parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p)));
+  const out = new Uint8Array(arrs.reduce((n, a) => n + a.length, 0));
+  let o = 0;
+  for (const a of arrs) {
+    out.set(a, o);
+    o += a.length;
+  }
+  return out;
+}
