@@ -18,7 +18,6 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import process from "node:process";
 import { checkEp, intArg, runCli } from "../lib/cli.ts";
 import { accumulateMaps } from "../lib/attention/accumulate.ts";
 import { accumulateMapsBackward } from "../lib/attention/accumulate_backward.ts";
@@ -30,6 +29,8 @@ import { type ExecutionProvider, fastestCpuProvider, ort } from "../lib/onnx/ort
 import { initialLatents, sampleLatents } from "../lib/runtime/sample.ts";
 import { schedule } from "../lib/schedule.ts";
 import { tensor } from "../lib/tensor.ts";
+// The timing and peak-RSS probes are the speed benchmarks' (one implementation).
+import { type Call, median, once, resetPeak } from "./speed_support.ts";
 
 const PROMPT = "a photo of two red circles and a blue square";
 
@@ -44,46 +45,8 @@ interface Phase {
   aboveStartMiB: number;
 }
 
-async function vmHwmMiB(): Promise<number> {
-  const status = await Deno.readTextFile("/proc/self/status");
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/** Resets VmHWM to the current RSS; false where the kernel or sandbox refuses. */
-async function resetPeak(): Promise<boolean> {
-  try {
-    await Deno.writeTextFile("/proc/self/clear_refs", "5");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-const cpuMsNow = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-/** One call of `f` after resetting the peak: CPU ms, wall ms, peak RSS and its rise, MiB. */
-async function once(f: () => Promise<unknown> | unknown) {
-  await resetPeak();
-  const start = Deno.memoryUsage().rss / 2 ** 20;
-  const c = cpuMsNow();
-  const t = performance.now();
-  await f();
-  const wall = performance.now() - t;
-  const cpu = cpuMsNow() - c;
-  const peak = await vmHwmMiB();
-  return { cpu, wall, peak, above: peak - start };
-}
-
 /** Summary of several {@link once} calls. */
-function summarise(calls: Awaited<ReturnType<typeof once>>[]): Phase {
+function summarise(calls: readonly Call[]): Phase {
   return {
     cpuMs: { min: Math.min(...calls.map((c) => c.cpu)), median: median(calls.map((c) => c.cpu)) },
     wallMs: median(calls.map((c) => c.wall)),

@@ -42,8 +42,19 @@ export interface EulerSchedule {
   readonly initNoiseSigma?: number;
 }
 
-/** Piecewise-linear interpolation of ys over increasing xs, clamped at both ends. */
-function interp(x: number, xs: ArrayLike<number>, ys: ArrayLike<number>): number {
+/** Checks that a schedule has n ≥ 1 timesteps and n + 1 sigmas; returns n. */
+export function expectSigmas(s: EulerSchedule): number {
+  const n = s.timesteps.length;
+  check(
+    n >= 1 && s.sigmas.length === n + 1,
+    "sigmas",
+    `expected ${n + 1} sigmas for ${n} timesteps, got ${s.sigmas.length}`,
+  );
+  return n;
+}
+
+/** Piecewise-linear interpolation of ys over increasing xs, clamped at both ends (numpy's interp). */
+export function interp(x: number, xs: ArrayLike<number>, ys: ArrayLike<number>): number {
   const n = xs.length;
   if (x <= xs[0]) return ys[0];
   if (x >= xs[n - 1]) return ys[n - 1];
@@ -182,12 +193,7 @@ export function eulerSampler(s: EulerSchedule, prediction: Prediction = "epsilon
     "prediction",
     `"epsilon", "v" or "sample", got "${prediction}"`,
   );
-  const n = s.timesteps.length;
-  check(
-    n >= 1 && s.sigmas.length === n + 1,
-    "sigmas",
-    `expected ${n + 1} sigmas for ${n} timesteps, got ${s.sigmas.length}`,
-  );
+  const n = expectSigmas(s);
   return {
     name: "euler",
     steps: n,

@@ -10,7 +10,7 @@ import { check } from "../errors.ts";
 import { expectIn, expectSameLength } from "./latent.ts";
 import { type Prediction, x0FromSigma } from "./prediction.ts";
 import { expectStepIndex, type Sampler, timestepsMethod } from "./sampler.ts";
-import { eulerInputScale, type EulerSchedule } from "./euler.ts";
+import { eulerInputScale, type EulerSchedule, expectSigmas } from "./euler.ts";
 
 /**
  * One ancestral Euler update; `noise` (N(0, 1), the latent's size) is needed unless σ_next = 0.
@@ -58,12 +58,7 @@ export function eulerAncestral(s: EulerSchedule, prediction: Prediction = "epsil
     "prediction",
     `"epsilon" or "v" (diffusers' ancestral Euler has no "sample"), got "${prediction}"`,
   );
-  const n = s.timesteps.length;
-  check(
-    n >= 1 && s.sigmas.length === n + 1,
-    "sigmas",
-    `expected ${n + 1} sigmas for ${n} timesteps, got ${s.sigmas.length}`,
-  );
+  const n = expectSigmas(s);
   return {
     name: "eulerAncestral",
     steps: n,

@@ -29,7 +29,7 @@
 import { check } from "../errors.ts";
 import { ddim } from "./ddim.ts";
 import { ddpm } from "./ddpm.ts";
-import { eulerSampler } from "./euler.ts";
+import { eulerSampler, interp } from "./euler.ts";
 import { eulerAncestral } from "./euler_ancestral.ts";
 import { flowMatchSampler } from "./flow_match.ts";
 import { lcm, lcmTimesteps } from "./lcm.ts";
@@ -120,20 +120,6 @@ function discreteTimesteps(spec: DiscreteSpec, steps: number, fractional: boolea
     round: !fractional,
   });
   return fractional && spec.spacing === "linspace" ? ts.map(Math.fround) : ts;
-}
-
-/** Piecewise-linear interpolation over increasing xs, clamped at both ends (numpy's interp). */
-function interp(x: number, xs: ArrayLike<number>, ys: ArrayLike<number>): number {
-  const n = xs.length;
-  if (x <= xs[0]) return ys[0];
-  if (x >= xs[n - 1]) return ys[n - 1];
-  let lo = 0, hi = n - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if (xs[mid] <= x) lo = mid;
-    else hi = mid;
-  }
-  return ys[lo] + ((x - xs[lo]) / (xs[hi] - xs[lo])) * (ys[hi] - ys[lo]);
 }
 
 /** Karras et al. (2022) eq. 5 with ρ = 7 between sigmaMax and sigmaMin. */
